@@ -1,0 +1,67 @@
+-- spec/support.lua — shared helpers for the specs.
+--
+-- Specs that need a whole program (exit statuses, stderr, the REPL) run
+-- goroutine-lua as a subprocess through these helpers.
+local support = {}
+
+-- The goroutine-lua binary under test (spec/run.sh sets GOROUTINE_LUA).
+support.bin = os.getenv("GOROUTINE_LUA") or "build/goroutine-lua"
+
+local function slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+support.quote = shell_quote
+
+-- Run a shell command line; returns a table {status=, stdout=, stderr=}.
+-- opts.stdin: text fed to the command's standard input.
+function support.sh(cmdline, opts)
+  opts = opts or {}
+  local out, err = os.tmpname(), os.tmpname()
+  local input = "/dev/null"
+  local infile
+  if opts.stdin then
+    infile = os.tmpname()
+    local f = assert(io.open(infile, "wb")); f:write(opts.stdin); f:close()
+    input = infile
+  end
+  local ok, how, code = os.execute(cmdline .. " <" .. input .. " >" .. out .. " 2>" .. err)
+  local r = { stdout = slurp(out), stderr = slurp(err) }
+  if how == "exit" then r.status = code else r.status = 128 + (code or 0) end
+  r.ok = ok
+  os.remove(out); os.remove(err)
+  if infile then os.remove(infile) end
+  return r
+end
+
+-- Run goroutine-lua with the given argument list (strings, quoted here).
+function support.run(args, opts)
+  local parts = { shell_quote(support.bin) }
+  for _, a in ipairs(args or {}) do parts[#parts + 1] = shell_quote(a) end
+  local env = (opts and opts.env) and (opts.env .. " ") or ""
+  return support.sh(env .. table.concat(parts, " "), opts)
+end
+
+-- Write 'code' to a temporary script and run goroutine-lua on it.
+-- opts.args: extra arguments after the script; opts.flags: before it.
+function support.script(code, opts)
+  opts = opts or {}
+  local path = os.tmpname() .. ".lua"
+  local f = assert(io.open(path, "wb")); f:write(code); f:close()
+  local args = {}
+  for _, a in ipairs(opts.flags or {}) do args[#args + 1] = a end
+  args[#args + 1] = path
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
+  local r = support.run(args, opts)
+  os.remove(path)
+  r.path = path
+  return r
+end
+
+return support

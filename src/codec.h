@@ -1,0 +1,59 @@
+/*
+** codec.h — Lua values <-> bytes.  The only way values cross between
+** goroutines: go() arguments, upvalues and channel messages are encoded in
+** the sender's state and decoded in the receiver's.
+**
+** A message is one value graph: references shared between its parts (the
+** function and all arguments of one go(), say) stay shared in the copy.
+** Small messages live inline in the gr_msg itself, so scalars and short
+** strings cross without malloc.
+*/
+#ifndef GR_CODEC_H
+#define GR_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lua.h>
+
+#define GR_MSG_INLINE 40
+
+typedef struct gr_msg {
+  uint32_t len;       /* bytes used */
+  uint32_t nobjs;     /* handles referenced (each holds one reference) */
+  union {
+    unsigned char inl[GR_MSG_INLINE];   /* when len <= GR_MSG_INLINE */
+    unsigned char *heap;                /* otherwise, malloc'd */
+  } u;
+} gr_msg;
+
+#define gr_msg_bytes(m) \
+  ((m)->len <= GR_MSG_INLINE ? (const unsigned char *)(m)->u.inl : (m)->u.heap)
+
+/* How the roots of an encoded message are named in error paths. */
+enum gr_encode_kind {
+  GR_ENCODE_VALUE,   /* one channel message: "value" */
+  GR_ENCODE_GOCALL   /* go(f, ...): "function", "argument #1", ... */
+};
+
+/*
+** Encode the n values at stack slots first .. first+n-1 of L into *m.
+** On an untransferable value raises a Lua error in L, e.g.
+** "cannot send userdata (FILE*) at value.log", with *m left empty and no
+** reference held: nothing is half-sent.
+*/
+void gr_encode(lua_State *L, int first, int n, enum gr_encode_kind kind,
+               gr_msg *m);
+
+/*
+** Push the values of m onto L; returns how many.  Does not free m or drop
+** its references (gr_msg_free does).  Raises a Lua error on malformed bytes.
+*/
+int gr_decode(lua_State *L, const gr_msg *m);
+
+/* Free m's buffer and drop the references it holds; m becomes empty. */
+void gr_msg_free(gr_msg *m);
+
+/* An empty message (zero values). */
+#define GR_MSG_EMPTY {0, 0, {{0}}}
+
+#endif

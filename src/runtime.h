@@ -1,0 +1,209 @@
+/*
+** runtime.h — the runtime's internal types: goroutines (G), worker threads
+** (M), processor slots (P), the runtime itself, and the park/ready
+** protocol every blocking object (channels, sync, timers) is built on.
+**
+** Names follow Go's runtime (runtime/proc.go, runtime/runtime2.go).
+*/
+#ifndef GR_RUNTIME_H
+#define GR_RUNTIME_H
+
+#include <stdint.h>
+#include <lua.h>
+#include "goroutine.h"
+#include "platform.h"
+#include "codec.h"
+
+typedef struct gr_g gr_g;
+typedef struct gr_m gr_m;
+typedef struct gr_p gr_p;
+typedef struct gr_waiter gr_waiter;
+
+/* ------------------------------------------------------------- waiters */
+
+/*
+** A goroutine waiting on one object (a channel, a mutex, a timer...).  It
+** lives inside its gr_g (a select has one per case), because the C stack
+** of a parked goroutine is gone: everything the waker hands over (a
+** message, a success flag) is written here, under the object's lock.
+*/
+typedef struct gr_waitq { gr_waiter *head, *tail; } gr_waitq;
+
+struct gr_waiter {
+  gr_g *g;
+  gr_waiter *next, *prev;     /* links in one object's wait queue */
+  gr_waitq *q;                /* the queue it is in, NULL when in none */
+  gr_msg msg;                 /* send: the value; recv: the value delivered */
+  int ok;                     /* set by the waker: 1 delivered, 0 closed */
+};
+
+static inline void gr_waitq_push(gr_waitq *q, gr_waiter *w) {
+  w->q = q;
+  w->next = NULL;
+  w->prev = q->tail;
+  if (q->tail) q->tail->next = w; else q->head = w;
+  q->tail = w;
+}
+
+static inline void gr_waitq_remove(gr_waitq *q, gr_waiter *w) {
+  if (w->prev) w->prev->next = w->next; else q->head = w->next;
+  if (w->next) w->next->prev = w->prev; else q->tail = w->prev;
+  w->next = w->prev = NULL;
+  w->q = NULL;
+}
+
+static inline gr_waiter *gr_waitq_pop(gr_waitq *q) {
+  gr_waiter *w = q->head;
+  if (w) gr_waitq_remove(q, w);
+  return w;
+}
+
+/* ---------------------------------------------------------- goroutines */
+
+enum gr_gstatus {
+  GR_G_RUNNABLE,   /* in a run queue */
+  GR_G_RUNNING,    /* on a worker (or on its host thread) */
+  GR_G_WAITING,    /* parked on an object; some waiter will ready it */
+  GR_G_DEAD
+};
+
+/* Why the body coroutine yielded back to its worker. */
+enum gr_yieldwhy { GR_YIELD_NONE, GR_YIELD_PARK, GR_YIELD_GOSCHED };
+
+struct gr_g {
+  int64_t id;
+  gr_runtime *rt;
+  lua_State *L;           /* the goroutine's own state (the host's, foreign) */
+  lua_State *co;          /* coroutine running the body; NULL when foreign */
+  atomic_int status;      /* enum gr_gstatus */
+  int foreign;            /* runs on a host thread, never on a worker */
+  int started;            /* body has been resumed once */
+  int yieldwhy;           /* enum gr_yieldwhy, set just before yielding */
+  const char *waitreason; /* "chan receive", "sync.Mutex.Lock", ... */
+  gr_g *schedlink;        /* next in a run queue */
+  gr_g *allnext, *allprev;/* links in rt->allg */
+  gr_msg start;           /* function and arguments, until the first run */
+  gr_waiter w;            /* the waiter for single-object waits */
+
+  /* Releasing the object's lock is deferred until the body has yielded
+  ** (no one may ready the G while its coroutine is still running). */
+  void (*unlockf)(void *);
+  void *unlockarg;
+
+  /* Thread parking, for a G that cannot yield (a foreign G, or one
+  ** blocking inside a C call boundary or a user coroutine). */
+  int threadparked;
+  int woken;
+  gr_lock tplock;
+  gr_cond tpcond;
+};
+
+/* ---------------------------------------------------- processors, workers */
+
+struct gr_p {
+  int id;
+  gr_lock lock;           /* guards the run queue and runnext */
+  gr_g *runnext;          /* readied by the running G: runs next */
+  gr_g *qhead, *qtail;    /* local run queue */
+  int qlen;
+  gr_p *link;             /* next in rt->pidle */
+  gr_m *m;                /* the worker holding this P, or NULL */
+  uint32_t schedtick;     /* Gs run, to poll the global queue fairly */
+  int retired;            /* id >= nprocs after maxprocs shrank */
+};
+
+struct gr_m {
+  gr_runtime *rt;
+  gr_thread thread;
+  gr_p *p;                /* held P, NULL when idle or in a blocking wait */
+  gr_p *nextp;            /* P handed over by wakep, under sched lock */
+  gr_m *link;             /* next in rt->midle */
+  gr_m *allnext;          /* all Ms, for joining */
+  gr_g *curg;             /* G being executed */
+  gr_cond park;           /* idle M waits here for nextp */
+  int spinning;
+  uint64_t rand;          /* steal order */
+};
+
+#define GR_MAXPROCS 256
+
+struct gr_runtime {
+  gr_lock sched;          /* global queue, idle lists, allm, P changes */
+  gr_p *allp[GR_MAXPROCS];
+  atomic_int nprocs;      /* Ps in use (maxprocs) */
+  gr_g *gqhead, *gqtail;  /* global run queue */
+  atomic_int gqlen;
+  gr_p *pidle;            /* idle Ps */
+  atomic_int npidle;
+  gr_m *midle;            /* idle Ms */
+  gr_m *allm;
+  atomic_int nmspinning;
+  int npwaiters;          /* Ms back from a blocking wait, needing a P */
+  gr_cond pwait;
+  atomic_int stopping;
+
+  gr_lock allglock;       /* allg list */
+  gr_g *allg;
+  atomic_long ngoroutines;
+  atomic_long nextid;
+  gr_g *main;             /* the main goroutine (id 1) */
+
+  char *path, *cpath;     /* package.path/cpath given to new goroutines */
+
+  struct gr_timers *timers;
+};
+
+/* ------------------------------------------------------------ protocol */
+
+/* The G that owns state L (any thread of it). */
+gr_g *gr_getg(lua_State *L);
+/* Whether L is a goroutine's state (or a runtime's main state). */
+int gr_hasruntime(lua_State *L);
+
+/*
+** Park the goroutine running in L until some waker calls gr_ready on it.
+** The caller has queued g->w (or its own waiters) on an object whose lock
+** it holds; unlockf(arg) releases that lock once the G has stopped.
+** Always used as `return gr_park(L, reason, unlockf, arg, k, ctx);` the
+** continuation k produces the C function's results when the G resumes.
+*/
+int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
+            void *arg, lua_KFunction k, lua_KContext ctx);
+
+/* Make a parked G runnable (or wake its thread).  Any thread, no lock. */
+void gr_ready(gr_g *g);
+
+/* goroutine.yield(): let others run. */
+int gr_gosched(lua_State *L);
+
+/* Unlock helper for gr_park: arg is a gr_lock. */
+void gr_unlock_lock(void *lock);
+
+/* Start a new goroutine running the message 'start' (function + args). */
+int64_t gr_spawn(gr_runtime *rt, gr_msg *start);
+
+/* The scheduler's side (sched.c). */
+void gr_sched_init(gr_runtime *rt, int nprocs);
+void gr_sched_stop(gr_runtime *rt);        /* stop and join every worker */
+void gr_runqput(gr_runtime *rt, gr_g *g, int next);
+int gr_setprocs(gr_runtime *rt, int n);    /* returns the previous count */
+
+/* Goroutines (g.c). */
+gr_g *gr_g_new(gr_runtime *rt);
+void gr_g_free(gr_g *g);
+void gr_g_execute(gr_m *m, gr_g *g);
+void gr_g_register_foreign(gr_runtime *rt, lua_State *L, gr_g *g);
+
+/* The module (lgoroutine.c): open it in L, push the module table. */
+void gr_open_module(lua_State *L);
+
+/* Timers (timer.c). */
+void gr_timers_start(gr_runtime *rt);
+void gr_timers_stop(gr_runtime *rt);
+int gr_sleep(lua_State *L, double seconds);
+
+/* Objects (chan.c, sync.c): push constructors into the module table. */
+void gr_chan_open(lua_State *L);
+void gr_sync_open(lua_State *L);
+
+#endif
