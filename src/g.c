@@ -1,0 +1,206 @@
+/*
+** g.c — a goroutine: its own lua_State, the coroutine its body runs in,
+** how a worker runs it, and how it ends.
+**
+** A G's state is made lazily, by the worker that first runs it, so a spawn
+** costs the spawner only the encoding of the function and its arguments.
+** The body runs as the coroutine g->co; a blocking operation yields it
+** back to the worker (gr_park), and whoever readies the G makes some
+** worker resume it.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lualib.h>
+#include <lauxlib.h>
+#include "runtime.h"
+
+static const char gkey = 'g';   /* registry: lightuserdata gr_g* of the state */
+
+gr_g *gr_getg(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &gkey);
+  gr_g *g = (gr_g *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (g == NULL) luaL_error(L, "goroutine: this Lua state has no runtime");
+  return g;
+}
+
+int gr_hasruntime(lua_State *L) {
+  int has = lua_rawgetp(L, LUA_REGISTRYINDEX, &gkey) != LUA_TNIL;
+  lua_pop(L, 1);
+  return has;
+}
+
+static void g_link(gr_runtime *rt, gr_g *g) {
+  gr_lock_acquire(&rt->allglock);
+  g->allprev = NULL;
+  g->allnext = rt->allg;
+  if (rt->allg) rt->allg->allprev = g;
+  rt->allg = g;
+  gr_lock_release(&rt->allglock);
+  atomic_fetch_add(&rt->ngoroutines, 1);
+}
+
+static void g_unlink(gr_runtime *rt, gr_g *g) {
+  gr_lock_acquire(&rt->allglock);
+  if (g->allprev) g->allprev->allnext = g->allnext; else rt->allg = g->allnext;
+  if (g->allnext) g->allnext->allprev = g->allprev;
+  gr_lock_release(&rt->allglock);
+  atomic_fetch_sub(&rt->ngoroutines, 1);
+}
+
+static gr_g *g_alloc(gr_runtime *rt) {
+  gr_g *g = (gr_g *)calloc(1, sizeof *g);
+  if (g == NULL) return NULL;
+  g->rt = rt;
+  g->id = atomic_fetch_add(&rt->nextid, 1);
+  atomic_init(&g->status, GR_G_RUNNABLE);
+  gr_lock_init(&g->tplock);
+  gr_cond_init(&g->tpcond);
+  return g;
+}
+
+gr_g *gr_g_new(gr_runtime *rt) {
+  gr_g *g = g_alloc(rt);
+  if (g) g_link(rt, g);
+  return g;
+}
+
+void gr_g_register_foreign(gr_runtime *rt, lua_State *L, gr_g *g) {
+  (void)rt;
+  lua_pushlightuserdata(L, g);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &gkey);
+}
+
+/* Free a G's C side (its state is closed, or is the host's). */
+void gr_g_free(gr_g *g) {
+  gr_msg_free(&g->start);
+  gr_msg_free(&g->w.msg);
+  gr_lock_destroy(&g->tplock);
+  gr_cond_destroy(&g->tpcond);
+  free(g);
+}
+
+/* ------------------------------------------------------------ the state */
+
+static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  (void)ud; (void)osize;
+  if (nsize == 0) { free(ptr); return NULL; }
+  return realloc(ptr, nsize);
+}
+
+/* Open a new goroutine's state (runs protected: errors are out of memory). */
+static int state_setup(lua_State *L) {
+  gr_g *g = (gr_g *)lua_touserdata(L, 1);
+  gr_runtime *rt = g->rt;
+  lua_pushlightuserdata(L, g);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &gkey);
+  luaL_openlibs(L);
+  if (rt->path || rt->cpath) {
+    lua_getglobal(L, "package");
+    if (rt->path) { lua_pushstring(L, rt->path); lua_setfield(L, -2, "path"); }
+    if (rt->cpath) { lua_pushstring(L, rt->cpath); lua_setfield(L, -2, "cpath"); }
+    lua_pop(L, 1);
+  }
+  gr_setglobals(L);
+  return 0;
+}
+
+/* The base function of every body coroutine: decode the start message
+** (function and arguments), then call the function. */
+static int body_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  return lua_gettop(L);
+}
+
+static int body(lua_State *L) {
+  gr_g *g = (gr_g *)lua_touserdata(L, lua_upvalueindex(1));
+  int n = gr_decode(L, &g->start);
+  gr_msg_free(&g->start);
+  lua_callk(L, n - 1, LUA_MULTRET, 0, body_done);
+  return body_done(L, LUA_OK, 0);
+}
+
+static int g_makestate(gr_g *g) {
+  lua_State *L = lua_newstate(state_alloc, g);
+  if (L == NULL) return 0;
+  lua_pushcfunction(L, state_setup);
+  lua_pushlightuserdata(L, g);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) { lua_close(L); return 0; }
+  g->L = L;
+  g->co = lua_newthread(L);   /* stays on L's stack: anchored */
+  lua_pushlightuserdata(g->co, g);
+  lua_pushcclosure(g->co, body, 1);
+  return 1;
+}
+
+/* ------------------------------------------------------- ending a G */
+
+/* The error object at the top of L as text, as lua5.4 prints it. */
+static const char *error_text(lua_State *L) {
+  if (lua_type(L, -1) == LUA_TSTRING) return lua_tostring(L, -1);
+  if (luaL_callmeta(L, -1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    return lua_tostring(L, -1);
+  return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
+}
+
+/* An error no one caught: Go's panic.  Print and end the program. */
+static void g_fail(gr_g *g) {
+  lua_State *L = g->L;
+  lua_xmove(g->co, L, 1);      /* calls are not allowed on a dead coroutine */
+  const char *msg = error_text(L);
+  luaL_traceback(L, g->co, msg, 0);
+  fflush(stdout);
+  fprintf(stderr, "goroutine %lld [error]:\n%s\n", (long long)g->id,
+          lua_tostring(L, -1));
+  fflush(stderr);
+  exit(1);
+}
+
+static void g_exit(gr_g *g) {
+  atomic_store(&g->status, GR_G_DEAD);
+  g_unlink(g->rt, g);
+  lua_close(g->L);   /* may run __gc: no runtime lock is held here */
+  gr_g_free(g);
+}
+
+void gr_sched_afteryield(gr_m *m, gr_g *g);
+
+void gr_g_execute(gr_m *m, gr_g *g) {
+  int nres = 0;
+  m->curg = g;
+  atomic_store_explicit(&g->status, GR_G_RUNNING, memory_order_relaxed);
+  if (!g->started) {
+    g->started = 1;
+    if (g->L == NULL && !g_makestate(g)) {
+      fprintf(stderr, "goroutine %lld [error]:\nnot enough memory\n", (long long)g->id);
+      exit(1);
+    }
+  }
+  g->yieldwhy = GR_YIELD_NONE;
+  int status = lua_resume(g->co, NULL, 0, &nres);
+  m->curg = NULL;
+  if (status == LUA_YIELD) {
+    if (g->yieldwhy == GR_YIELD_NONE) {   /* coroutine.yield() in the body */
+      lua_pushliteral(g->co, "attempt to yield from outside a coroutine");
+      g_fail(g);
+    }
+    gr_sched_afteryield(m, g);
+  } else if (status == LUA_OK) {
+    g_exit(g);
+  } else {
+    g_fail(g);
+  }
+}
+
+/* ------------------------------------------------------------ spawning */
+
+int64_t gr_spawn(gr_runtime *rt, gr_msg *start) {
+  gr_g *g = gr_g_new(rt);
+  if (g == NULL) { gr_msg_free(start); return -1; }
+  g->start = *start;
+  *start = (gr_msg)GR_MSG_EMPTY;
+  int64_t id = g->id;
+  gr_runqput(rt, g, 0);
+  return id;
+}

@@ -1,0 +1,547 @@
+/*
+** sched.c — the M:N scheduler: run queues, work stealing, parking idle
+** workers, and the park/ready protocol.
+**
+** Invariants:
+** - A G is in at most one run queue (a P's runnext, a P's local queue, or
+**   the global queue), and only while its status is RUNNABLE.
+** - A P is held by exactly one M, or is in rt->pidle (idle), or is retired
+**   (id >= nprocs).  Only the M holding a P pops from its local queue
+**   without stealing; any M may steal under the P's lock.
+** - A G's coroutine is resumed only by the M that took it from a run queue.
+**   A G that parks by yielding has its object lock released (unlockf) only
+**   after lua_resume has returned, so no waker can ready it while its Lua
+**   stack is live.
+** - No Lua code and no __gc runs while a scheduler lock (rt->sched, a P's
+**   lock) is held: those locks guard queues only.
+** - Lost wake-ups are prevented Dekker-style: a waker publishes work and
+**   then reads npidle/nmspinning; an M going idle publishes npidle (and
+**   drops nmspinning) and then re-reads every queue.  Both sides fence.
+**
+** Lock order: an object's lock (channel, mutex...) -> a P's lock ->
+** rt->sched.  g->tplock is a leaf.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <lauxlib.h>
+#include "runtime.h"
+
+static _Thread_local gr_m *tls_m;   /* the worker running on this thread */
+
+#define SPIN_ROUNDS 64
+#define GLOBAL_POLL_TICKS 61
+
+static void startm(gr_runtime *rt, gr_p *p, int spinning);
+
+static inline void fence(void) { atomic_thread_fence(memory_order_seq_cst); }
+
+static uint32_t fastrand(gr_m *m) {
+  m->rand ^= m->rand << 13;
+  m->rand ^= m->rand >> 7;
+  m->rand ^= m->rand << 17;
+  return (uint32_t)(m->rand >> 16);
+}
+
+/* ---------------------------------------------------------- run queues */
+
+static void localq_push(gr_p *p, gr_g *g) {
+  g->schedlink = NULL;
+  if (p->qtail) p->qtail->schedlink = g; else p->qhead = g;
+  p->qtail = g;
+  p->qlen++;
+}
+
+static gr_g *localq_pop(gr_p *p) {
+  gr_g *g = p->qhead;
+  if (g) {
+    p->qhead = g->schedlink;
+    if (!p->qhead) p->qtail = NULL;
+    g->schedlink = NULL;
+    p->qlen--;
+  }
+  return g;
+}
+
+static int p_haswork(gr_p *p) {
+  gr_lock_acquire(&p->lock);
+  int has = p->qlen > 0 || p->runnext != NULL;
+  gr_lock_release(&p->lock);
+  return has;
+}
+
+/* Under rt->sched. */
+static void globq_push(gr_runtime *rt, gr_g *g) {
+  g->schedlink = NULL;
+  if (rt->gqtail) rt->gqtail->schedlink = g; else rt->gqhead = g;
+  rt->gqtail = g;
+  atomic_fetch_add(&rt->gqlen, 1);
+}
+
+/* Under rt->sched: take one G, and move a fair share more to p. */
+static gr_g *globq_get(gr_runtime *rt, gr_p *p) {
+  gr_g *g = rt->gqhead;
+  if (!g) return NULL;
+  int n = atomic_load(&rt->gqlen) / atomic_load(&rt->nprocs) + 1;
+  if (n > 64) n = 64;
+  rt->gqhead = g->schedlink;
+  int taken = 1;
+  if (p) {
+    gr_lock_acquire(&p->lock);
+    while (taken < n && rt->gqhead) {
+      gr_g *x = rt->gqhead;
+      rt->gqhead = x->schedlink;
+      localq_push(p, x);
+      taken++;
+    }
+    gr_lock_release(&p->lock);
+  }
+  if (!rt->gqhead) rt->gqtail = NULL;
+  atomic_fetch_sub(&rt->gqlen, taken);
+  g->schedlink = NULL;
+  return g;
+}
+
+/* Wake an idle M with an idle P when there may be work for it. */
+static void wakep(gr_runtime *rt) {
+  fence();
+  if (atomic_load(&rt->npidle) == 0 || atomic_load(&rt->nmspinning) != 0)
+    return;
+  int zero = 0;
+  if (!atomic_compare_exchange_strong(&rt->nmspinning, &zero, 1))
+    return;   /* someone else is starting a spinner */
+  gr_lock_acquire(&rt->sched);
+  gr_p *p = rt->pidle;
+  if (p == NULL || atomic_load(&rt->stopping)) {
+    gr_lock_release(&rt->sched);
+    atomic_fetch_sub(&rt->nmspinning, 1);
+    return;
+  }
+  rt->pidle = p->link;
+  atomic_fetch_sub(&rt->npidle, 1);
+  gr_m *m = rt->midle;
+  if (m) {
+    rt->midle = m->link;
+    m->nextp = p;
+    m->spinning = 1;
+    gr_cond_signal(&m->park);
+    gr_lock_release(&rt->sched);
+  } else {
+    gr_lock_release(&rt->sched);
+    startm(rt, p, 1);
+  }
+}
+
+void gr_runqput(gr_runtime *rt, gr_g *g, int next) {
+  gr_m *m = tls_m;
+  atomic_store_explicit(&g->status, GR_G_RUNNABLE, memory_order_relaxed);
+  if (m && m->rt == rt && m->p) {
+    gr_p *p = m->p;
+    gr_g *kicked = NULL;
+    gr_lock_acquire(&p->lock);
+    if (next) {
+      kicked = p->runnext;
+      p->runnext = g;
+      if (kicked) localq_push(p, kicked);
+    } else {
+      localq_push(p, g);
+    }
+    gr_lock_release(&p->lock);
+    /* A G in runnext runs as soon as the current one blocks: waking a
+    ** thread for it would only bounce it between cores. */
+    if (!next || kicked) wakep(rt);
+  } else {
+    gr_lock_acquire(&rt->sched);
+    globq_push(rt, g);
+    gr_lock_release(&rt->sched);
+    wakep(rt);
+  }
+}
+
+/* Take half of victim's queue into p; returns one G to run, or NULL. */
+static gr_g *runq_steal(gr_p *p, gr_p *victim, int take_runnext) {
+  gr_g *g = NULL;
+  gr_lock_acquire(&victim->lock);
+  int n = victim->qlen - victim->qlen / 2;
+  if (n > 0) {
+    g = localq_pop(victim);
+    n--;
+    if (n > 0) {
+      gr_lock_acquire(&p->lock);
+      while (n-- > 0) localq_push(p, localq_pop(victim));
+      gr_lock_release(&p->lock);
+    }
+  } else if (take_runnext && victim->runnext) {
+    g = victim->runnext;
+    victim->runnext = NULL;
+  }
+  gr_lock_release(&victim->lock);
+  return g;
+}
+
+static gr_g *steal_work(gr_m *m, int take_runnext) {
+  gr_runtime *rt = m->rt;
+  int n = atomic_load(&rt->nprocs);
+  uint32_t start = fastrand(m);
+  for (int i = 0; i < n; i++) {
+    gr_p *victim = rt->allp[(start + (uint32_t)i) % (uint32_t)n];
+    if (victim == m->p || victim == NULL) continue;
+    gr_g *g = runq_steal(m->p, victim, take_runnext);
+    if (g) return g;
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------- workers */
+
+static void stop_spinning(gr_m *m) {
+  if (m->spinning) {
+    m->spinning = 0;
+    atomic_fetch_sub(&m->rt->nmspinning, 1);
+  }
+}
+
+/* Under rt->sched: put p on the idle list, or hand it to an M that came
+** back from a blocking wait and needs one. */
+static void pidle_put(gr_runtime *rt, gr_p *p) {
+  p->m = NULL;
+  p->link = rt->pidle;
+  rt->pidle = p;
+  atomic_fetch_add(&rt->npidle, 1);
+  if (rt->npwaiters > 0) gr_cond_signal(&rt->pwait);
+}
+
+/* Under rt->sched: a retired P gives its queue to the global queue. */
+static void retire_p(gr_runtime *rt, gr_p *p) {
+  gr_lock_acquire(&p->lock);
+  gr_g *g;
+  if (p->runnext) { globq_push(rt, p->runnext); p->runnext = NULL; }
+  while ((g = localq_pop(p)) != NULL) globq_push(rt, g);
+  gr_lock_release(&p->lock);
+  p->m = NULL;
+}
+
+static int any_local_work(gr_runtime *rt) {
+  int n = atomic_load(&rt->nprocs);
+  for (int i = 0; i < n; i++)
+    if (rt->allp[i] && p_haswork(rt->allp[i])) return 1;
+  return 0;
+}
+
+/* Find a G to run, parking the M while there is none.  NULL: stop. */
+static gr_g *findrunnable(gr_m *m) {
+  gr_runtime *rt = m->rt;
+  gr_g *g;
+top:
+  if (atomic_load(&rt->stopping)) return NULL;
+  gr_p *p = m->p;
+  if (p->retired) {
+    gr_lock_acquire(&rt->sched);
+    retire_p(rt, p);
+    m->p = NULL;
+    goto idle;
+  }
+  p->schedtick++;
+  if (p->schedtick % GLOBAL_POLL_TICKS == 0 && atomic_load(&rt->gqlen) > 0) {
+    gr_lock_acquire(&rt->sched);
+    g = globq_get(rt, p);
+    gr_lock_release(&rt->sched);
+    if (g) return g;
+  }
+  gr_lock_acquire(&p->lock);
+  g = p->runnext;
+  if (g) p->runnext = NULL; else g = localq_pop(p);
+  gr_lock_release(&p->lock);
+  if (g) return g;
+  for (int round = 0; round < SPIN_ROUNDS; round++) {
+    if (atomic_load(&rt->gqlen) > 0) {
+      gr_lock_acquire(&rt->sched);
+      g = globq_get(rt, p);
+      gr_lock_release(&rt->sched);
+      if (g) { stop_spinning(m); return g; }
+    }
+    if (!m->spinning) {
+      m->spinning = 1;
+      atomic_fetch_add(&rt->nmspinning, 1);
+    }
+    g = steal_work(m, round == SPIN_ROUNDS - 1);
+    if (g) { stop_spinning(m); return g; }
+    if (atomic_load(&rt->stopping)) return NULL;
+    sched_yield();
+  }
+
+  /* Nothing anywhere: give the P back and park. */
+  gr_lock_acquire(&rt->sched);
+  if (atomic_load(&rt->gqlen) > 0) {
+    g = globq_get(rt, p);
+    gr_lock_release(&rt->sched);
+    stop_spinning(m);
+    return g;
+  }
+  pidle_put(rt, p);
+  m->p = NULL;
+idle:
+  /* here rt->sched is held and m has no P */
+  stop_spinning(m);
+  gr_lock_release(&rt->sched);
+  fence();
+  if (any_local_work(rt) || atomic_load(&rt->gqlen) > 0) {
+    gr_lock_acquire(&rt->sched);
+    gr_p *q = rt->pidle;
+    if (q) {
+      rt->pidle = q->link;
+      atomic_fetch_sub(&rt->npidle, 1);
+      q->m = m;
+      m->p = q;
+      gr_lock_release(&rt->sched);
+      goto top;
+    }
+    gr_lock_release(&rt->sched);
+  }
+  gr_lock_acquire(&rt->sched);
+  m->link = rt->midle;
+  rt->midle = m;
+  while (m->nextp == NULL && !atomic_load(&rt->stopping))
+    gr_cond_wait(&m->park, &rt->sched);
+  if (m->nextp == NULL) {          /* stopping */
+    gr_lock_release(&rt->sched);
+    return NULL;
+  }
+  m->p = m->nextp;
+  m->nextp = NULL;
+  m->p->m = m;
+  gr_lock_release(&rt->sched);
+  goto top;
+}
+
+static void *m_main(void *arg) {
+  gr_m *m = (gr_m *)arg;
+  tls_m = m;
+  gr_g *g;
+  while ((g = findrunnable(m)) != NULL) {
+    stop_spinning(m);
+    gr_g_execute(m, g);
+  }
+  gr_lock_acquire(&m->rt->sched);
+  if (m->p) { pidle_put(m->rt, m->p); m->p = NULL; }
+  gr_lock_release(&m->rt->sched);
+  tls_m = NULL;
+  return NULL;
+}
+
+/* Start a new M holding p. */
+static void startm(gr_runtime *rt, gr_p *p, int spinning) {
+  gr_m *m = (gr_m *)calloc(1, sizeof *m);
+  if (m == NULL) abort();
+  m->rt = rt;
+  m->p = p;
+  p->m = m;
+  m->spinning = spinning;
+  m->rand = (uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ull | 1;
+  gr_cond_init(&m->park);
+  gr_lock_acquire(&rt->sched);
+  m->allnext = rt->allm;
+  rt->allm = m;
+  gr_lock_release(&rt->sched);
+  if (gr_thread_start(&m->thread, m_main, m) != 0) abort();
+}
+
+static gr_p *p_new(int id) {
+  gr_p *p = (gr_p *)calloc(1, sizeof *p);
+  if (p == NULL) abort();
+  p->id = id;
+  gr_lock_init(&p->lock);
+  return p;
+}
+
+void gr_sched_init(gr_runtime *rt, int nprocs) {
+  if (nprocs < 1) nprocs = 1;
+  if (nprocs > GR_MAXPROCS) nprocs = GR_MAXPROCS;
+  atomic_store(&rt->nprocs, nprocs);
+  gr_cond_init(&rt->pwait);
+  for (int i = 0; i < nprocs; i++) rt->allp[i] = p_new(i);
+  /* Every P starts idle; wakep hands them to Ms as work appears. */
+  gr_lock_acquire(&rt->sched);
+  for (int i = nprocs - 1; i >= 0; i--) pidle_put(rt, rt->allp[i]);
+  gr_lock_release(&rt->sched);
+}
+
+int gr_setprocs(gr_runtime *rt, int n) {
+  if (n > GR_MAXPROCS) n = GR_MAXPROCS;
+  gr_lock_acquire(&rt->sched);
+  int old = atomic_load(&rt->nprocs);
+  if (n == old) { gr_lock_release(&rt->sched); return old; }
+  if (n > old) {
+    for (int i = old; i < n; i++) {
+      if (rt->allp[i] == NULL) rt->allp[i] = p_new(i);
+      gr_p *p = rt->allp[i];
+      if (p->retired && p->m == NULL) { p->retired = 0; pidle_put(rt, p); }
+      else p->retired = 0;
+    }
+  } else {
+    for (int i = n; i < old; i++) rt->allp[i]->retired = 1;
+    gr_p **pp = &rt->pidle;           /* idle retired Ps leave the list */
+    while (*pp) {
+      if ((*pp)->retired) { *pp = (*pp)->link; atomic_fetch_sub(&rt->npidle, 1); }
+      else pp = &(*pp)->link;
+    }
+  }
+  atomic_store(&rt->nprocs, n);
+  gr_lock_release(&rt->sched);
+  wakep(rt);
+  return old;
+}
+
+void gr_sched_stop(gr_runtime *rt) {
+  atomic_store(&rt->stopping, 1);
+  gr_lock_acquire(&rt->sched);
+  for (gr_m *m = rt->allm; m; m = m->allnext) gr_cond_signal(&m->park);
+  gr_cond_broadcast(&rt->pwait);
+  gr_m *all = rt->allm;
+  rt->allm = NULL;
+  gr_lock_release(&rt->sched);
+  while (all) {
+    gr_m *next = all->allnext;
+    gr_thread_join(all->thread);
+    gr_cond_destroy(&all->park);
+    free(all);
+    all = next;
+  }
+  for (int i = 0; i < GR_MAXPROCS; i++) {
+    if (rt->allp[i]) {
+      gr_lock_destroy(&rt->allp[i]->lock);
+      free(rt->allp[i]);
+      rt->allp[i] = NULL;
+    }
+  }
+  gr_cond_destroy(&rt->pwait);
+}
+
+/* ------------------------------------------------------- park / ready */
+
+void gr_unlock_lock(void *lock) { gr_lock_release((gr_lock *)lock); }
+
+/* Give up this M's P for a thread-blocking wait (Go's handoffp). */
+static void handoffp(gr_m *m) {
+  gr_runtime *rt = m->rt;
+  gr_p *p = m->p;
+  m->p = NULL;
+  stop_spinning(m);
+  if (p_haswork(p) || atomic_load(&rt->gqlen) > 0) {
+    gr_lock_acquire(&rt->sched);
+    gr_m *idle = rt->midle;
+    if (idle) {
+      rt->midle = idle->link;
+      idle->nextp = p;
+      p->m = idle;
+      gr_cond_signal(&idle->park);
+      gr_lock_release(&rt->sched);
+    } else {
+      gr_lock_release(&rt->sched);
+      startm(rt, p, 0);
+    }
+  } else {
+    gr_lock_acquire(&rt->sched);
+    pidle_put(rt, p);
+    gr_lock_release(&rt->sched);
+    wakep(rt);
+  }
+}
+
+/* After a thread-blocking wait: wait for an idle P (Go's exitsyscall). */
+static void acquirep(gr_m *m) {
+  gr_runtime *rt = m->rt;
+  gr_lock_acquire(&rt->sched);
+  while (rt->pidle == NULL && !atomic_load(&rt->stopping)) {
+    rt->npwaiters++;
+    gr_cond_wait(&rt->pwait, &rt->sched);
+    rt->npwaiters--;
+  }
+  gr_p *p = rt->pidle;
+  if (p) {
+    rt->pidle = p->link;
+    atomic_fetch_sub(&rt->npidle, 1);
+    p->m = m;
+  }
+  m->p = p;
+  gr_lock_release(&rt->sched);
+  /* With no P (stopping) the M finishes its G and exits: findrunnable
+  ** checks 'stopping' before touching m->p. */
+}
+
+static void park_thread(gr_g *g) {
+  gr_m *m = tls_m;
+  if (m && m->rt == g->rt && m->p) handoffp(m);
+  gr_lock_acquire(&g->tplock);
+  while (!g->woken) gr_cond_wait(&g->tpcond, &g->tplock);
+  g->woken = 0;
+  g->threadparked = 0;
+  gr_lock_release(&g->tplock);
+  if (m && m->rt == g->rt) acquirep(m);
+}
+
+int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
+            void *arg, lua_KFunction k, lua_KContext ctx) {
+  gr_g *g = gr_getg(L);
+  if (atomic_load(&g->rt->stopping)) {
+    /* The runtime is shutting down: nobody would ever wake us. */
+    if (g->w.q) gr_waitq_remove(g->w.q, &g->w);
+    gr_msg_free(&g->w.msg);
+    if (unlockf) unlockf(arg);
+    return luaL_error(L, "goroutine: runtime stopped");
+  }
+  g->waitreason = reason;
+  if (L == g->co && lua_isyieldable(L)) {
+    g->yieldwhy = GR_YIELD_PARK;
+    g->unlockf = unlockf;
+    g->unlockarg = arg;
+    return lua_yieldk(L, 0, ctx, k);
+  }
+  /* Cannot yield here: block this thread instead. */
+  g->threadparked = 1;
+  atomic_store_explicit(&g->status, GR_G_WAITING, memory_order_relaxed);
+  if (unlockf) unlockf(arg);
+  park_thread(g);
+  atomic_store_explicit(&g->status, GR_G_RUNNING, memory_order_relaxed);
+  return k(L, LUA_YIELD, ctx);
+}
+
+void gr_ready(gr_g *g) {
+  if (g->threadparked) {
+    gr_lock_acquire(&g->tplock);
+    g->woken = 1;
+    gr_cond_signal(&g->tpcond);
+    gr_lock_release(&g->tplock);
+    return;
+  }
+  gr_runqput(g->rt, g, 1);
+}
+
+int gr_gosched(lua_State *L) {
+  gr_g *g = gr_getg(L);
+  if (L == g->co && lua_isyieldable(L)) {
+    g->yieldwhy = GR_YIELD_GOSCHED;
+    return lua_yield(L, 0);
+  }
+  sched_yield();
+  return 0;
+}
+
+/* Called by the worker after the body yielded (g.c). */
+void gr_sched_afteryield(gr_m *m, gr_g *g);
+void gr_sched_afteryield(gr_m *m, gr_g *g) {
+  int why = g->yieldwhy;
+  g->yieldwhy = GR_YIELD_NONE;
+  if (why == GR_YIELD_PARK) {
+    void (*unlockf)(void *) = g->unlockf;
+    g->unlockf = NULL;
+    atomic_store_explicit(&g->status, GR_G_WAITING, memory_order_relaxed);
+    if (unlockf) unlockf(g->unlockarg);
+  } else {  /* GOSCHED: to the back of the global queue, as Go does */
+    gr_runtime *rt = m->rt;
+    atomic_store_explicit(&g->status, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_lock_acquire(&rt->sched);
+    globq_push(rt, g);
+    gr_lock_release(&rt->sched);
+  }
+}
