@@ -1,0 +1,144 @@
+/*
+** timer.c — the timer heap: goroutine.sleep.
+**
+** One binary min-heap of deadlines per runtime, served by one timer
+** thread that sleeps until the earliest deadline (never polls) and readies
+** the goroutines whose time has come.  No thread per timer: 100,000
+** sleeping goroutines cost 100,000 heap entries.
+**
+** Invariants: the heap is ordered by (when, seq), seq making equal
+** deadlines first-in first-out; a G is in the heap at most once, while it
+** is parked in sleep; the timer lock is released only after that G has
+** yielded (gr_park's unlock), so it cannot be readied while running.
+*/
+#include <stdlib.h>
+#include <lauxlib.h>
+#include "runtime.h"
+
+typedef struct gr_timer {
+  double when;
+  uint64_t seq;
+  gr_g *g;
+} gr_timer;
+
+typedef struct gr_timers {
+  gr_lock lock;
+  gr_cond cond;        /* the timer thread waits here */
+  gr_timer *heap;
+  size_t n, size;
+  uint64_t seq;
+  int stop;
+  gr_thread thread;
+} gr_timers;
+
+static int before(const gr_timer *a, const gr_timer *b) {
+  return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+static void sift_up(gr_timers *t, size_t i) {
+  gr_timer x = t->heap[i];
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!before(&x, &t->heap[parent])) break;
+    t->heap[i] = t->heap[parent];
+    i = parent;
+  }
+  t->heap[i] = x;
+}
+
+static void sift_down(gr_timers *t, size_t i) {
+  gr_timer x = t->heap[i];
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= t->n) break;
+    if (child + 1 < t->n && before(&t->heap[child + 1], &t->heap[child])) child++;
+    if (!before(&t->heap[child], &x)) break;
+    t->heap[i] = t->heap[child];
+    i = child;
+  }
+  t->heap[i] = x;
+}
+
+static gr_timer heap_pop(gr_timers *t) {
+  gr_timer top = t->heap[0];
+  t->heap[0] = t->heap[--t->n];
+  if (t->n > 0) sift_down(t, 0);
+  return top;
+}
+
+#define READY_BATCH 64
+
+static void *timer_main(void *arg) {
+  gr_timers *t = (gr_timers *)arg;
+  gr_g *due[READY_BATCH];
+  gr_lock_acquire(&t->lock);
+  while (!t->stop) {
+    if (t->n == 0) {
+      gr_cond_wait(&t->cond, &t->lock);
+      continue;
+    }
+    double now = gr_now();
+    if (t->heap[0].when > now) {
+      gr_cond_waituntil(&t->cond, &t->lock, t->heap[0].when);
+      continue;
+    }
+    int ndue = 0;
+    while (ndue < READY_BATCH && t->n > 0 && t->heap[0].when <= now)
+      due[ndue++] = heap_pop(t).g;
+    gr_lock_release(&t->lock);
+    for (int i = 0; i < ndue; i++) gr_ready(due[i]);
+    gr_lock_acquire(&t->lock);
+  }
+  gr_lock_release(&t->lock);
+  return NULL;
+}
+
+void gr_timers_start(gr_runtime *rt) {
+  gr_timers *t = (gr_timers *)calloc(1, sizeof *t);
+  if (t == NULL) abort();
+  gr_lock_init(&t->lock);
+  gr_cond_init(&t->cond);
+  rt->timers = t;
+  if (gr_thread_start(&t->thread, timer_main, t) != 0) abort();
+}
+
+void gr_timers_stop(gr_runtime *rt) {
+  gr_timers *t = rt->timers;
+  gr_lock_acquire(&t->lock);
+  t->stop = 1;
+  gr_cond_signal(&t->cond);
+  gr_lock_release(&t->lock);
+  gr_thread_join(t->thread);
+  gr_cond_destroy(&t->cond);
+  gr_lock_destroy(&t->lock);
+  free(t->heap);
+  free(t);
+  rt->timers = NULL;
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 0;
+}
+
+int gr_sleep(lua_State *L, double seconds) {
+  if (!(seconds > 0)) return 0;          /* as time.Sleep(0): no wait */
+  gr_g *g = gr_getg(L);
+  gr_timers *t = g->rt->timers;
+  double when = gr_now() + seconds;
+  gr_lock_acquire(&t->lock);
+  if (t->n == t->size) {
+    size_t size = t->size ? 2 * t->size : 64;
+    gr_timer *heap = (gr_timer *)realloc(t->heap, size * sizeof *heap);
+    if (heap == NULL) {
+      gr_lock_release(&t->lock);
+      return luaL_error(L, "not enough memory");
+    }
+    t->heap = heap;
+    t->size = size;
+  }
+  t->heap[t->n] = (gr_timer){when, t->seq++, g};
+  sift_up(t, t->n++);
+  if (t->heap[0].g == g) gr_cond_signal(&t->cond);   /* new earliest */
+  return gr_park(L, "sleep", gr_unlock_lock, &t->lock, sleep_k, 0);
+}
