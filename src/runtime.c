@@ -41,6 +41,8 @@ static char *field_copy(lua_State *L, const char *lib, const char *field) {
 ** host closes the main state. */
 static void runtime_close(gr_runtime *rt) {
   gr_sched_stop(rt);          /* no worker runs Lua code after this */
+  gr_sysmon_stop(rt);
+  gr_sched_free(rt);
   gr_timers_stop(rt);
   /* Close every state first, free the Gs after: a __gc running now may
   ** still touch a waiter that another G left in some wait queue. */
@@ -96,6 +98,7 @@ gr_runtime *gr_attach(lua_State *L, const gr_config *cfg) {
   int procs = cfg && cfg->procs > 0 ? cfg->procs : procs_from_env();
   gr_sched_init(rt, procs);
   gr_timers_start(rt);
+  gr_sysmon_start(rt);
 
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   gr_open_module(L);

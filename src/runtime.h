@@ -68,7 +68,7 @@ enum gr_gstatus {
 };
 
 /* Why the body coroutine yielded back to its worker. */
-enum gr_yieldwhy { GR_YIELD_NONE, GR_YIELD_PARK, GR_YIELD_GOSCHED };
+enum gr_yieldwhy { GR_YIELD_NONE, GR_YIELD_PARK, GR_YIELD_GOSCHED, GR_YIELD_PREEMPT };
 
 struct gr_g {
   int64_t id;
@@ -92,7 +92,7 @@ struct gr_g {
 
   /* Thread parking, for a G that cannot yield (a foreign G, or one
   ** blocking inside a C call boundary or a user coroutine). */
-  int threadparked;
+  atomic_int threadparked;
   int woken;
   gr_lock tplock;
   gr_cond tpcond;
@@ -119,9 +119,13 @@ struct gr_m {
   gr_p *nextp;            /* P handed over by wakep, under sched lock */
   gr_m *link;             /* next in rt->midle */
   gr_m *allnext;          /* all Ms, for joining */
-  gr_g *curg;             /* G being executed */
+  _Atomic(gr_g *) curg;   /* G being executed (read by its signal handler) */
+  atomic_ulong execs;     /* Gs executed so far, watched by sysmon */
+  unsigned long seen_execs; /* sysmon's last reading of execs */
+  double seen_at;         /* and when it changed */
   gr_cond park;           /* idle M waits here for nextp */
   int spinning;
+  int joined;              /* gr_sched_stop has joined its thread */
   uint64_t rand;          /* steal order */
 };
 
@@ -151,6 +155,7 @@ struct gr_runtime {
   char *path, *cpath;     /* package.path/cpath given to new goroutines */
 
   struct gr_timers *timers;
+  struct gr_sysmon *sysmon;
 };
 
 /* ------------------------------------------------------------ protocol */
@@ -185,6 +190,7 @@ int64_t gr_spawn(gr_runtime *rt, gr_msg *start);
 /* The scheduler's side (sched.c). */
 void gr_sched_init(gr_runtime *rt, int nprocs);
 void gr_sched_stop(gr_runtime *rt);        /* stop and join every worker */
+void gr_sched_free(gr_runtime *rt);        /* then free them */
 void gr_runqput(gr_runtime *rt, gr_g *g, int next);
 int gr_setprocs(gr_runtime *rt, int n);    /* returns the previous count */
 
@@ -196,6 +202,12 @@ void gr_g_register_foreign(gr_runtime *rt, lua_State *L, gr_g *g);
 
 /* The module (lgoroutine.c): open it in L, push the module table. */
 void gr_open_module(lua_State *L);
+
+/* The monitor thread (sysmon.c): preemption of long-running Gs. */
+void gr_sysmon_start(gr_runtime *rt);
+void gr_sysmon_stop(gr_runtime *rt);
+void gr_sysmon_poke(gr_runtime *rt);      /* something may need a look */
+gr_m *gr_curm(void);                      /* this thread's M, or NULL */
 
 /* Timers (timer.c). */
 void gr_timers_start(gr_runtime *rt);

@@ -29,6 +29,8 @@
 
 static _Thread_local gr_m *tls_m;   /* the worker running on this thread */
 
+gr_m *gr_curm(void) { return tls_m; }
+
 #define SPIN_ROUNDS 64
 #define GLOBAL_POLL_TICKS 61
 
@@ -394,18 +396,44 @@ int gr_setprocs(gr_runtime *rt, int n) {
 
 void gr_sched_stop(gr_runtime *rt) {
   atomic_store(&rt->stopping, 1);
+  gr_sysmon_poke(rt);     /* it preempts the Gs still running */
+  gr_lock_acquire(&rt->allglock);   /* and Gs blocked on their thread wake */
+  for (gr_g *g = rt->allg; g; g = g->allnext) {
+    if (g->foreign) continue;
+    gr_lock_acquire(&g->tplock);
+    if (g->threadparked && !g->woken) {
+      g->woken = 2;
+      gr_cond_signal(&g->tpcond);
+    }
+    gr_lock_release(&g->tplock);
+  }
+  gr_lock_release(&rt->allglock);
   gr_lock_acquire(&rt->sched);
   for (gr_m *m = rt->allm; m; m = m->allnext) gr_cond_signal(&m->park);
   gr_cond_broadcast(&rt->pwait);
-  gr_m *all = rt->allm;
-  rt->allm = NULL;
+  /* Join every M; the list stays intact for sysmon, which keeps
+  ** preempting the Gs still running until they have all stopped. */
+  for (;;) {
+    gr_m *m = rt->allm;
+    while (m && m->joined) m = m->allnext;
+    if (m == NULL) break;
+    gr_lock_release(&rt->sched);
+    gr_thread_join(m->thread);
+    gr_lock_acquire(&rt->sched);
+    m->joined = 1;
+  }
   gr_lock_release(&rt->sched);
-  while (all) {
-    gr_m *next = all->allnext;
-    gr_thread_join(all->thread);
-    gr_cond_destroy(&all->park);
-    free(all);
-    all = next;
+}
+
+/* After gr_sched_stop and the monitor's end: free Ms and Ps. */
+void gr_sched_free(gr_runtime *rt) {
+  gr_m *m = rt->allm;
+  rt->allm = NULL;
+  while (m) {
+    gr_m *next = m->allnext;
+    gr_cond_destroy(&m->park);
+    free(m);
+    m = next;
   }
   for (int i = 0; i < GR_MAXPROCS; i++) {
     if (rt->allp[i]) {
@@ -469,15 +497,27 @@ static void acquirep(gr_m *m) {
   ** checks 'stopping' before touching m->p. */
 }
 
-static void park_thread(gr_g *g) {
+/* Block this thread until g is readied; returns 0 if woken because the
+** runtime is stopping instead. */
+static int park_thread(gr_g *g) {
   gr_m *m = tls_m;
-  if (m && m->rt == g->rt && m->p) handoffp(m);
+  gr_g *curg = NULL;
+  if (m && m->rt == g->rt) {
+    /* Blocked in C: nothing for sysmon to preempt. */
+    curg = atomic_exchange(&m->curg, NULL);
+    if (m->p) handoffp(m);
+  }
   gr_lock_acquire(&g->tplock);
   while (!g->woken) gr_cond_wait(&g->tpcond, &g->tplock);
+  int readied = g->woken == 1;
   g->woken = 0;
   g->threadparked = 0;
   gr_lock_release(&g->tplock);
-  if (m && m->rt == g->rt) acquirep(m);
+  if (m && m->rt == g->rt) {
+    acquirep(m);
+    atomic_store(&m->curg, curg);
+  }
+  return readied;
 }
 
 int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
@@ -501,8 +541,15 @@ int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
   g->threadparked = 1;
   atomic_store_explicit(&g->status, GR_G_WAITING, memory_order_relaxed);
   if (unlockf) unlockf(arg);
-  park_thread(g);
+  int readied = park_thread(g);
   atomic_store_explicit(&g->status, GR_G_RUNNING, memory_order_relaxed);
+  if (!readied) {                /* stopping: leave the wait queue */
+    if (unlockf == gr_unlock_lock) gr_lock_acquire((gr_lock *)arg);
+    if (g->w.q) gr_waitq_remove(g->w.q, &g->w);
+    if (unlockf == gr_unlock_lock) gr_lock_release((gr_lock *)arg);
+    gr_msg_free(&g->w.msg);
+    return luaL_error(L, "goroutine: runtime stopped");
+  }
   return k(L, LUA_YIELD, ctx);
 }
 
@@ -537,7 +584,7 @@ void gr_sched_afteryield(gr_m *m, gr_g *g) {
     g->unlockf = NULL;
     atomic_store_explicit(&g->status, GR_G_WAITING, memory_order_relaxed);
     if (unlockf) unlockf(g->unlockarg);
-  } else {  /* GOSCHED: to the back of the global queue, as Go does */
+  } else {  /* GOSCHED, PREEMPT: to the back of the global queue, as Go */
     gr_runtime *rt = m->rt;
     atomic_store_explicit(&g->status, GR_G_RUNNABLE, memory_order_relaxed);
     gr_lock_acquire(&rt->sched);

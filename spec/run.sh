@@ -1,0 +1,53 @@
+#!/bin/sh
+# spec/run.sh — run the busted suite twice: under goroutine-lua (the main
+# script is the main goroutine) and in module mode, `require "goroutine"`
+# from a stock lua5.4.  Prints each run's summary and, last, the line
+# "N passed, N failed" over both.
+#
+# Environment: BUILD (build dir, default build), LUA, BUSTED, SANITIZER
+# (asan|tsan: module mode preloads the sanitizer runtime into lua5.4),
+# SPECS (files or dirs, default spec).
+BUILD=${BUILD:-build}
+LUA=${LUA:-lua5.4}
+BUSTED=${BUSTED:-/usr/bin/busted}
+SPECS=${SPECS:-spec}
+export GOROUTINE_LUA="$BUILD/goroutine-lua"
+export LUA_CPATH="$BUILD/?.so;;"
+export LUA_PATH="./spec/?.lua;./lua/?.lua;;"
+
+preload=""
+case "$SANITIZER" in
+  asan) preload="$(cc -print-file-name=libasan.so):$(cc -print-file-name=libubsan.so)"
+        export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" ;;
+  tsan) preload="$(cc -print-file-name=libtsan.so)" ;;
+esac
+
+passed=0; failed=0; status=0
+summary() {  # $1: label, $2: log file
+  line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?' "$2" | tail -1)
+  if [ -z "$line" ]; then
+    echo "$1: busted printed no summary (crashed?)"; failed=$((failed + 1)); status=1; return
+  fi
+  s=$(echo "$line" | sed -E 's/^([0-9]+) success.*/\1/')
+  f=$(echo "$line" | sed -E 's/.* ([0-9]+) failures?.*/\1/')
+  e=$(echo "$line" | sed -E 's/.* ([0-9]+) errors?.*/\1/')
+  passed=$((passed + s)); failed=$((failed + f + e))
+  echo "$1: $line"
+}
+
+log=$(mktemp)
+echo "== specs under $GOROUTINE_LUA"
+"$GOROUTINE_LUA" "$BUSTED" --output=utfTerminal $SPECS 2>&1 | tee "$log" || status=1
+summary "goroutine-lua" "$log"
+
+echo "== specs in module mode: require \"goroutine\" from $LUA"
+if [ -n "$preload" ]; then
+  LD_PRELOAD="$preload" "$LUA" "$BUSTED" --output=utfTerminal $SPECS 2>&1 | tee "$log" || status=1
+else
+  "$LUA" "$BUSTED" --output=utfTerminal $SPECS 2>&1 | tee "$log" || status=1
+fi
+summary "module mode" "$log"
+rm -f "$log"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]

@@ -1,0 +1,128 @@
+/*
+** sysmon.c — the monitor thread: preempts goroutines that run too long.
+**
+** Every tick the monitor looks at each worker (M).  One that has been
+** executing the same G for longer than a time slice gets SIGURG; the
+** handler, on that worker's own thread, sets a one-shot count hook on the
+** running G's coroutine (lua_sethook is safe to call from a signal, as
+** lua.c does for Ctrl-C), and the hook yields the G back to its worker,
+** which puts it at the back of the global queue.  No hook is installed
+** the rest of the time, so Lua code runs at full speed.
+**
+** While the runtime stops, the monitor signals every running G each tick;
+** the hook then yields (or, where the G cannot yield, raises) so the
+** workers can be joined.
+*/
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "runtime.h"
+
+#define TIME_SLICE 0.010        /* seconds, as Go's forcePreemptNS */
+#define TICK 0.005
+#define IDLE_TICK 0.100         /* when no G is running */
+
+typedef struct gr_sysmon {
+  gr_lock lock;
+  gr_cond cond;
+  int stop;
+  gr_thread thread;
+} gr_sysmon;
+
+static void preempt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  gr_g *g = gr_getg(L);
+  if (L == g->co && lua_isyieldable(L)) {
+    g->yieldwhy = GR_YIELD_PREEMPT;
+    lua_yield(L, 0);
+    return;
+  }
+  if (atomic_load(&g->rt->stopping))
+    luaL_error(L, "goroutine: runtime stopped");
+}
+
+static void on_sigurg(int sig) {
+  (void)sig;
+  gr_m *m = gr_curm();
+  if (m == NULL) return;
+  gr_g *g = atomic_load_explicit(&m->curg, memory_order_relaxed);
+  if (g && g->co) lua_sethook(g->co, preempt_hook, LUA_MASKCOUNT, 1);
+}
+
+static void install_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigurg;
+  sa.sa_flags = SA_RESTART;      /* a preempted read() just goes on */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGURG, &sa, NULL);
+}
+
+/* One look at every M; returns whether any was running a G. */
+static int check_workers(gr_runtime *rt, double now) {
+  int busy = 0;
+  int stopping = atomic_load(&rt->stopping);
+  gr_lock_acquire(&rt->sched);
+  for (gr_m *m = rt->allm; m; m = m->allnext) {
+    unsigned long execs = atomic_load_explicit(&m->execs, memory_order_relaxed);
+    int running = atomic_load_explicit(&m->curg, memory_order_relaxed) != NULL;
+    busy |= running;
+    if (execs != m->seen_execs) {
+      m->seen_execs = execs;
+      m->seen_at = now;
+    } else if (running && (stopping || now - m->seen_at >= TIME_SLICE)) {
+      pthread_kill(m->thread, SIGURG);
+      m->seen_at = now;
+    }
+  }
+  gr_lock_release(&rt->sched);
+  return busy;
+}
+
+static void *sysmon_main(void *arg) {
+  gr_runtime *rt = (gr_runtime *)arg;
+  gr_sysmon *s = rt->sysmon;
+  double tick = TICK;
+  gr_lock_acquire(&s->lock);
+  while (!s->stop) {
+    gr_cond_waituntil(&s->cond, &s->lock, gr_now() + tick);
+    if (s->stop) break;
+    gr_lock_release(&s->lock);
+    tick = check_workers(rt, gr_now()) || atomic_load(&rt->stopping) ? TICK : IDLE_TICK;
+    gr_lock_acquire(&s->lock);
+  }
+  gr_lock_release(&s->lock);
+  return NULL;
+}
+
+void gr_sysmon_start(gr_runtime *rt) {
+  gr_sysmon *s = (gr_sysmon *)calloc(1, sizeof *s);
+  if (s == NULL) abort();
+  gr_lock_init(&s->lock);
+  gr_cond_init(&s->cond);
+  rt->sysmon = s;
+  install_handler();
+  if (gr_thread_start(&s->thread, sysmon_main, rt) != 0) abort();
+}
+
+void gr_sysmon_poke(gr_runtime *rt) {
+  gr_sysmon *s = rt->sysmon;
+  gr_lock_acquire(&s->lock);
+  gr_cond_signal(&s->cond);
+  gr_lock_release(&s->lock);
+}
+
+void gr_sysmon_stop(gr_runtime *rt) {
+  gr_sysmon *s = rt->sysmon;
+  gr_lock_acquire(&s->lock);
+  s->stop = 1;
+  gr_cond_signal(&s->cond);
+  gr_lock_release(&s->lock);
+  gr_thread_join(s->thread);
+  gr_cond_destroy(&s->cond);
+  gr_lock_destroy(&s->lock);
+  free(s);
+  rt->sysmon = NULL;
+}
