@@ -17,6 +17,10 @@
 
 #define GR_MSG_INLINE 40
 
+/* Tables and functions nested deeper than this are refused ("cannot send
+** value: nesting deeper than 200 at ..."), never a C stack overflow. */
+#define GR_CODEC_MAXDEPTH 200
+
 typedef struct gr_msg {
   uint32_t len;       /* bytes used */
   uint32_t nobjs;     /* handles referenced (each holds one reference) */
