@@ -1027,7 +1027,16 @@ static void dec_cfunc(dec *d) {
   luaL_checkstack(L, 4, NULL);
   if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE) {
     lua_pushlstring(L, name, (size_t)(dot - name));
-    lua_rawget(L, -2);
+    if (lua_rawget(L, -2) == LUA_TNIL) {
+      /* A standard library this goroutine has not opened yet: reading
+      ** the global opens it (g.c's lazy libraries). */
+      lua_pop(L, 1);
+      lua_pushlstring(L, name, (size_t)(dot - name));
+      lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+      lua_insert(L, -2);
+      lua_gettable(L, -2);
+      lua_remove(L, -2);
+    }
   } else {
     lua_pushnil(L);
   }
