@@ -36,7 +36,10 @@ gr_m *gr_curm(void) { return tls_m; }
 
 static void startm(gr_runtime *rt, gr_p *p, int spinning);
 
-static inline void fence(void) { atomic_thread_fence(memory_order_seq_cst); }
+/* A full barrier (an RMW on a private word: ThreadSanitizer models that,
+** not atomic_thread_fence). */
+static atomic_int fence_word;
+static inline void fence(void) { atomic_fetch_add(&fence_word, 0); }
 
 static uint32_t fastrand(gr_m *m) {
   m->rand ^= m->rand << 13;
