@@ -174,7 +174,8 @@ static int g_makestate(gr_g *g) {
 
 /* The error object at the top of L as text, as lua5.4 prints it. */
 static const char *error_text(lua_State *L) {
-  if (lua_type(L, -1) == LUA_TSTRING) return lua_tostring(L, -1);
+  int t = lua_type(L, -1);
+  if (t == LUA_TSTRING || t == LUA_TNUMBER) return lua_tostring(L, -1);
   if (luaL_callmeta(L, -1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
     return lua_tostring(L, -1);
   return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));

@@ -34,17 +34,15 @@ static int l_count(lua_State *L) {
   return 1;
 }
 
-/* goroutine.maxprocs([n]): GOMAXPROCS */
+/* goroutine.maxprocs([n]): as GOMAXPROCS, n < 1 only reads the count. */
 static int l_maxprocs(lua_State *L) {
   gr_runtime *rt = gr_getg(L)->rt;
-  if (lua_isnoneornil(L, 1)) {
+  lua_Integer n = luaL_optinteger(L, 1, 0);
+  if (n < 1) {
     lua_pushinteger(L, atomic_load(&rt->nprocs));
     return 1;
   }
-  lua_Integer n = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, n >= 1 && n <= GR_MAXPROCS, 1,
-                lua_pushfstring(L, "must be between 1 and %d", GR_MAXPROCS));
-  lua_pushinteger(L, gr_setprocs(rt, (int)n));
+  lua_pushinteger(L, gr_setprocs(rt, n > GR_MAXPROCS ? GR_MAXPROCS : (int)n));
   return 1;
 }
 
