@@ -59,10 +59,19 @@ deps:
 	else echo "all build dependencies present"; fi
 
 # ------------------------------------------------------------------- tests
+# C tests: each spec/c/*_test.c is a program printing "N passed, N failed".
+CTEST_SRC := $(wildcard spec/c/*_test.c)
+CTESTS    := $(CTEST_SRC:spec/c/%.c=$(BUILD)/%)
+
+$(BUILD)/%_test: spec/c/%_test.c $(LIB) $(HEADERS)
+	$(CC) $(CFLAGS) -Isrc $< $(LIB) -o $@ $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+
+ctests: $(CTESTS)
+
 # spec/run.sh runs the busted suite twice: under goroutine-lua, then with
 # `require "goroutine"` from stock lua5.4 (module mode).
-test: all
-	BUILD=$(BUILD) LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
+test: all ctests
+	CTESTS="$(CTESTS)" BUILD=$(BUILD) LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
 
 SAN_COMMON := -O1 -g -fno-omit-frame-pointer
 # Lua yields and raises with _longjmp from an uninstrumented liblua, which
@@ -73,14 +82,14 @@ TSAN_FLAGS := -fsanitize=thread --param=tsan-instrument-func-entry-exit=0
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="$(SAN_COMMON)" \
-	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
-	BUILD=build/asan SANITIZER=asan LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all ctests
+	CTESTS="$(CTEST_SRC:spec/c/%.c=build/asan/%)" BUILD=build/asan SANITIZER=asan LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
 
 tsan:
-	$(MAKE) BUILD=build/tsan OPT="$(SAN_COMMON)" SANFLAGS="$(TSAN_FLAGS)" all
-	BUILD=build/tsan SANITIZER=tsan LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
+	$(MAKE) BUILD=build/tsan OPT="$(SAN_COMMON)" SANFLAGS="$(TSAN_FLAGS)" all ctests
+	CTESTS="$(CTEST_SRC:spec/c/%.c=build/tsan/%)" BUILD=build/tsan SANITIZER=tsan LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
 
 clean:
 	rm -rf build
 
-.PHONY: all deps test asan tsan clean
+.PHONY: all deps test ctests asan tsan clean

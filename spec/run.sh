@@ -36,6 +36,16 @@ summary() {  # $1: label, $2: log file
 }
 
 log=$(mktemp)
+for t in $CTESTS; do
+  echo "== $t"
+  "$t" > "$log" 2>&1 || status=1
+  tail -3 "$log"
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  if [ -z "$line" ]; then echo "$t: no summary"; failed=$((failed + 1)); status=1; continue; fi
+  passed=$((passed + ${line%% passed*}))
+  f=${line#*, }; failed=$((failed + ${f%% failed*}))
+done
+
 echo "== specs under $GOROUTINE_LUA"
 "$GOROUTINE_LUA" "$BUSTED" --output=utfTerminal $SPECS 2>&1 | tee "$log" || status=1
 summary "goroutine-lua" "$log"
