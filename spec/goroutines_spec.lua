@@ -244,9 +244,7 @@ describe("an uncaught error in a goroutine", function()
     assert.is_true(has(r.stderr, "(error object is a table value)"), r.stderr)
   end)
 
-  -- RUNTIME BUG (reported): lua5.4 prints a number error as the number
-  -- ("lua5.4: 42"); g.c error_text() only accepts LUA_TSTRING and prints
-  -- "(error object is a number value)". API.md: shown as lua5.4 shows it.
+  -- lua5.4 prints a number error as the number ("lua5.4: 42").
   it("shows a number error as the number, as lua5.4 does", function()
     local r = script([[
       local goroutine = require "goroutine"

@@ -121,9 +121,8 @@ describe("goroutine.maxprocs", function()
     assert.equal(before, goroutine.maxprocs())
   end))
 
-  -- RUNTIME BUG (reported): docs/api.md decides "As in Go, n < 1 changes
-  -- nothing and returns the current number"; lgoroutine.c raises
-  -- "bad argument #1 to 'maxprocs' (must be between 1 and 256)".
+  -- docs/api.md: "As in Go, n < 1 changes nothing and returns the current
+  -- number."
   it("changes nothing for n < 1 and returns the current count, as Go", restoring_maxprocs(function(before)
     local ok, r = pcall(goroutine.maxprocs, 0)
     assert.is_true(ok, r)
