@@ -165,6 +165,7 @@ static int g_makestate(gr_g *g) {
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) { lua_close(L); return 0; }
   g->L = L;
   g->co = lua_newthread(L);   /* stays on L's stack: anchored */
+  gr_preempt_arm(g->co);
   lua_pushlightuserdata(g->co, g);
   lua_pushcclosure(g->co, body, 1);
   return 1;

@@ -109,7 +109,7 @@ struct gr_p {
   gr_p *link;             /* next in rt->pidle */
   gr_m *m;                /* the worker holding this P, or NULL */
   uint32_t schedtick;     /* Gs run, to poll the global queue fairly */
-  int retired;            /* id >= nprocs after maxprocs shrank */
+  atomic_int retired;     /* id >= nprocs after maxprocs shrank */
 };
 
 struct gr_m {
@@ -121,6 +121,7 @@ struct gr_m {
   gr_m *allnext;          /* all Ms, for joining */
   _Atomic(gr_g *) curg;   /* G being executed (read by its signal handler) */
   atomic_ulong execs;     /* Gs executed so far, watched by sysmon */
+  atomic_int preempt;     /* sysmon asks the running G to yield */
   unsigned long seen_execs; /* sysmon's last reading of execs */
   double seen_at;         /* and when it changed */
   gr_cond park;           /* idle M waits here for nextp */
@@ -208,6 +209,7 @@ void gr_sysmon_start(gr_runtime *rt);
 void gr_sysmon_stop(gr_runtime *rt);
 void gr_sysmon_poke(gr_runtime *rt);      /* something may need a look */
 gr_m *gr_curm(void);                      /* this thread's M, or NULL */
+void gr_preempt_arm(lua_State *co);       /* a new G's body coroutine */
 
 /* Timers (timer.c). */
 void gr_timers_start(gr_runtime *rt);

@@ -18,8 +18,8 @@
 **   then reads npidle/nmspinning; an M going idle publishes npidle (and
 **   drops nmspinning) and then re-reads every queue.  Both sides fence.
 **
-** Lock order: an object's lock (channel, mutex...) -> a P's lock ->
-** rt->sched.  g->tplock is a leaf.
+** Lock order: an object's lock (channel, mutex...) -> rt->sched -> a P's lock
+** (never two P locks at once).  g->tplock is a leaf.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -163,24 +163,32 @@ void gr_runqput(gr_runtime *rt, gr_g *g, int next) {
   }
 }
 
-/* Take half of victim's queue into p; returns one G to run, or NULL. */
+/* Take half of victim's queue into p; returns one G to run, or NULL.
+** Never holds two P locks at once (two Ms may steal from each other). */
 static gr_g *runq_steal(gr_p *p, gr_p *victim, int take_runnext) {
-  gr_g *g = NULL;
+  gr_g *g = NULL, *batch = NULL, **tail = &batch;
   gr_lock_acquire(&victim->lock);
   int n = victim->qlen - victim->qlen / 2;
   if (n > 0) {
     g = localq_pop(victim);
-    n--;
-    if (n > 0) {
-      gr_lock_acquire(&p->lock);
-      while (n-- > 0) localq_push(p, localq_pop(victim));
-      gr_lock_release(&p->lock);
+    while (--n > 0) {
+      *tail = localq_pop(victim);
+      tail = &(*tail)->schedlink;
     }
   } else if (take_runnext && victim->runnext) {
     g = victim->runnext;
     victim->runnext = NULL;
   }
   gr_lock_release(&victim->lock);
+  if (batch) {
+    gr_lock_acquire(&p->lock);
+    while (batch) {
+      gr_g *next = batch->schedlink;
+      localq_push(p, batch);
+      batch = next;
+    }
+    gr_lock_release(&p->lock);
+  }
   return g;
 }
 
