@@ -15,6 +15,12 @@
 **   every sender, which then raise), recvq is empty after close.
 ** - A waiter is owned by its channel while queued; the goroutine that
 **   dequeues it (under the lock) fills in msg/ok and then readies it.
+** - A select queues one waiter per case, all sharing one gr_select.  A
+**   waker may take a select waiter only after winning the CAS on its
+**   sel->done (dequeue), so exactly one case fires; the select's owner
+**   removes its other waiters, under each channel's lock, after it wakes.
+**   While it enqueues, the owner holds the locks of all its channels,
+**   taken in address order (one global order: no lock-order cycle).
 ** - Lock order: a channel's lock is taken before any scheduler lock.
 **   Messages are decoded (Lua allocation) and freed outside the lock.
 */
@@ -24,7 +30,7 @@
 #include "runtime.h"
 #include "obj.h"
 
-typedef struct gr_chan {
+struct gr_chan {
   gr_obj obj;
   gr_lock lock;
   uint32_t cap;        /* buffer slots; 0 = unbuffered */
@@ -34,9 +40,27 @@ typedef struct gr_chan {
   gr_msg *buf;
   gr_waitq recvq;      /* goroutines blocked in recv */
   gr_waitq sendq;      /* goroutines blocked in send, with their message */
-} gr_chan;
+};
 
 static const gr_objtype chan_type;
+
+/* One select call: a waiter per case, the channels to lock in order. */
+enum { CASE_NONE, CASE_RECV, CASE_SEND };
+
+typedef struct sel_case {
+  gr_chan *c;          /* NULL: a nil channel, never ready */
+  int dir;             /* CASE_RECV, CASE_SEND, CASE_NONE */
+  gr_waiter w;         /* queued on c while the select blocks */
+} sel_case;
+
+struct gr_select {
+  atomic_int done;     /* 0 until one case fires (CAS in dequeue) */
+  int fired;           /* index of the case that fired */
+  int ncases;
+  int nlocks;
+  gr_chan **locks;     /* distinct channels, in address order */
+  sel_case cases[];
+};
 
 static void chan_destroy(gr_obj *o) {
   gr_chan *c = (gr_chan *)o;
@@ -67,35 +91,110 @@ static int push_closed(lua_State *L) {
   return 2;
 }
 
-/* ------------------------------------------------------------------ send */
+/* Pop the first waiter that may still be woken; a select waiter counts
+** only if this channel wins its select (sel->done). */
+static gr_waiter *dequeue(gr_waitq *q) {
+  gr_waiter *w;
+  while ((w = gr_waitq_pop(q)) != NULL) {
+    if (w->sel == NULL) return w;
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&w->sel->done, &expected, 1)) {
+      w->sel->fired = w->caseindex;
+      return w;
+    }
+  }
+  return NULL;
+}
 
 /*
-** Deliver *m now if a receiver waits or the buffer has room.  Called with
-** c->lock held; returns with it released iff it returns 1 (sent).  Raises
-** (lock released, message freed) on a closed channel.
+** Under c->lock: send *m now if a receiver waits or the buffer has room.
+** Returns 1 (m taken; *wake: a receiver to ready after unlocking, or
+** NULL), -1 if closed, 0 if it would block.
 */
-static int send_now(lua_State *L, gr_chan *c, gr_msg *m) {
-  if (c->closed) {
-    gr_lock_release(&c->lock);
-    gr_msg_free(m);
-    return luaL_error(L, "send on closed channel");
-  }
-  gr_waiter *w = gr_waitq_pop(&c->recvq);
+static int send_locked(gr_chan *c, gr_msg *m, gr_g **wake) {
+  *wake = NULL;
+  if (c->closed) return -1;
+  gr_waiter *w = dequeue(&c->recvq);
   if (w) {                       /* fast path: hand over to a parked receiver */
     w->msg = *m;
     w->ok = 1;
-    gr_lock_release(&c->lock);
-    gr_ready(w->g);
+    *wake = w->g;
     return 1;
   }
   if (c->count < c->cap) {
     c->buf[(c->head + c->count) % c->cap] = *m;
     c->count++;
-    gr_lock_release(&c->lock);
     return 1;
   }
   return 0;
 }
+
+/*
+** Under c->lock: receive now if a value is buffered or a sender waits.
+** Returns 1 (*m filled; *wake: a sender to ready, or NULL), -1 if closed
+** and drained, 0 if it would block.
+*/
+static int recv_locked(gr_chan *c, gr_msg *m, gr_g **wake) {
+  *wake = NULL;
+  gr_waiter *w = dequeue(&c->sendq);
+  if (w) {
+    if (c->cap == 0) {           /* unbuffered: straight from the sender */
+      *m = w->msg;
+    } else {                     /* full buffer: take the head, the sender's
+                                    value takes the freed slot at the tail */
+      *m = c->buf[c->head];
+      c->buf[c->head] = w->msg;
+      c->head = (c->head + 1) % c->cap;
+    }
+    w->msg = (gr_msg)GR_MSG_EMPTY;
+    w->ok = 1;
+    *wake = w->g;
+    return 1;
+  }
+  if (c->count > 0) {
+    *m = c->buf[c->head];
+    c->head = (c->head + 1) % c->cap;
+    c->count--;
+    return 1;
+  }
+  return c->closed ? -1 : 0;
+}
+
+/* Called with c->lock held; releases it unless it returns 0 (would block).
+** Raises, lock released and message freed, on a closed channel. */
+static int send_now(lua_State *L, gr_chan *c, gr_msg *m) {
+  gr_g *wake;
+  int r = send_locked(c, m, &wake);
+  if (r == 0) return 0;
+  gr_lock_release(&c->lock);
+  if (r < 0) {
+    gr_msg_free(m);
+    return luaL_error(L, "send on closed channel");
+  }
+  if (wake) gr_ready(wake);
+  return 1;
+}
+
+/* Called with c->lock held; releases it unless it returns 0. */
+static int recv_now(gr_chan *c, gr_msg *m) {
+  gr_g *wake;
+  int r = recv_locked(c, m, &wake);
+  if (r == 0) return 0;
+  gr_lock_release(&c->lock);
+  if (wake) gr_ready(wake);
+  return r;
+}
+
+int gr_chan_offer(gr_chan *c, gr_msg *m) {
+  gr_g *wake;
+  gr_lock_acquire(&c->lock);
+  int r = send_locked(c, m, &wake);
+  gr_lock_release(&c->lock);
+  if (wake) gr_ready(wake);
+  return r;
+}
+
+/* ------------------------------------------------------------------ send */
 
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   gr_g *g = (gr_g *)ctx;
@@ -135,42 +234,6 @@ static int chan_trysend(lua_State *L) {
 }
 
 /* --------------------------------------------------------------- receive */
-
-/*
-** Take a message now if one is buffered or a sender waits.  Called with
-** c->lock held; returns 1 (lock released, *m filled) if received, -1
-** (lock released) if closed and drained, 0 (lock held) if it would block.
-*/
-static int recv_now(gr_chan *c, gr_msg *m) {
-  gr_waiter *w = gr_waitq_pop(&c->sendq);
-  if (w) {
-    if (c->cap == 0) {           /* unbuffered: straight from the sender */
-      *m = w->msg;
-    } else {                     /* full buffer: take the head, the sender's
-                                    value takes the freed slot at the tail */
-      *m = c->buf[c->head];
-      c->buf[c->head] = w->msg;
-      c->head = (c->head + 1) % c->cap;
-    }
-    w->msg = (gr_msg)GR_MSG_EMPTY;
-    w->ok = 1;
-    gr_lock_release(&c->lock);
-    gr_ready(w->g);
-    return 1;
-  }
-  if (c->count > 0) {
-    *m = c->buf[c->head];
-    c->head = (c->head + 1) % c->cap;
-    c->count--;
-    gr_lock_release(&c->lock);
-    return 1;
-  }
-  if (c->closed) {
-    gr_lock_release(&c->lock);
-    return -1;
-  }
-  return 0;
-}
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   gr_g *g = (gr_g *)ctx;
@@ -253,11 +316,10 @@ static int chan_close(lua_State *L) {
     return luaL_error(L, "close of closed channel");
   }
   c->closed = 1;
-  while ((w = gr_waitq_pop(&c->recvq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
-  while ((w = gr_waitq_pop(&c->sendq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
+  while ((w = dequeue(&c->recvq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
+  while ((w = dequeue(&c->sendq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
   gr_lock_release(&c->lock);
-  /* The woken senders raise 'send on closed channel'; their messages are
-  ** theirs to free (gr_msg_free in their continuation's error path). */
+  /* The woken senders raise 'send on closed channel': free their values. */
   while ((w = gr_waitq_pop(&woken)) != NULL) {
     gr_msg_free(&w->msg);
     gr_ready(w->g);
@@ -282,6 +344,25 @@ static int chan_cap(lua_State *L) {
   return 1;
 }
 
+gr_chan *gr_chan_new(uint32_t cap) {
+  gr_chan *c = (gr_chan *)calloc(1, sizeof *c);
+  if (c && cap > 0 && !(c->buf = (gr_msg *)malloc((size_t)cap * sizeof(gr_msg)))) {
+    free(c);
+    return NULL;
+  }
+  if (c) {
+    gr_obj_init(&c->obj, &chan_type);
+    gr_lock_init(&c->lock);
+    c->cap = cap;
+  }
+  return c;
+}
+
+void gr_chan_push(lua_State *L, gr_chan *c) { gr_obj_push(L, &c->obj); }
+void gr_chan_retain(gr_chan *c) { gr_obj_retain(&c->obj); }
+void gr_chan_release(gr_chan *c) { gr_obj_release(&c->obj); }
+long gr_chan_refs(gr_chan *c) { return atomic_load(&c->obj.refs); }
+
 /* goroutine.chan([cap]) */
 static int chan_new(lua_State *L) {
   lua_Integer cap = 0;
@@ -292,17 +373,247 @@ static int chan_new(lua_State *L) {
     if (!isint || cap < 0 || cap > (lua_Integer)(UINT32_MAX / sizeof(gr_msg)))
       return luaL_error(L, "makechan: size out of range");
   }
-  gr_chan *c = (gr_chan *)calloc(1, sizeof *c);
-  if (c && cap > 0 && !(c->buf = (gr_msg *)malloc((size_t)cap * sizeof(gr_msg)))) {
-    free(c);
-    c = NULL;
-  }
+  gr_chan *c = gr_chan_new((uint32_t)cap);
   if (c == NULL) return luaL_error(L, "not enough memory");
-  gr_obj_init(&c->obj, &chan_type);
-  gr_lock_init(&c->lock);
-  c->cap = (uint32_t)cap;
-  gr_obj_push(L, &c->obj);
+  gr_chan_push(L, c);
   return 1;
+}
+
+/* ================================================================ select */
+
+static _Thread_local uint64_t sel_rand;
+
+static uint32_t sel_random(void) {
+  if (sel_rand == 0)
+    sel_rand = (uint64_t)(uintptr_t)&sel_rand ^ (uint64_t)(gr_now() * 1e9) ^ 0x9E3779B97F4A7C15ull;
+  sel_rand ^= sel_rand << 13;
+  sel_rand ^= sel_rand >> 7;
+  sel_rand ^= sel_rand << 17;
+  return (uint32_t)(sel_rand >> 32);
+}
+
+static void sel_lock(gr_select *sel) {
+  for (int i = 0; i < sel->nlocks; i++) gr_lock_acquire(&sel->locks[i]->lock);
+}
+
+static void sel_unlock(void *arg) {
+  gr_select *sel = (gr_select *)arg;
+  for (int i = sel->nlocks - 1; i >= 0; i--) gr_lock_release(&sel->locks[i]->lock);
+}
+
+/* The select's userdata: values not sent are freed with it. */
+static int sel_gc(lua_State *L) {
+  gr_select *sel = (gr_select *)lua_touserdata(L, 1);
+  for (int i = 0; i < sel->ncases; i++) gr_msg_free(&sel->cases[i].w.msg);
+  return 0;
+}
+
+static int sel_badcase(lua_State *L, int i, const char *what) {
+  return luaL_error(L, "select: case #%d %s", i, what);
+}
+
+/* Read case i (at the top of the stack) into cs; encodes a send value. */
+static void sel_parse_case(lua_State *L, int i, sel_case *cs) {
+  int t = lua_gettop(L);
+  if (!lua_istable(L, t)) sel_badcase(L, i, "is not a table");
+  int has_recv = 0, has_send = 0, has_value = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -1);
+      if (strcmp(k, "recv") == 0) { has_recv = 1; continue; }
+      if (strcmp(k, "send") == 0) { has_send = 1; continue; }
+      if (strcmp(k, "value") == 0) { has_value = 1; continue; }
+      lua_pushfstring(L, "has an unknown key '%s'", k);
+      sel_badcase(L, i, lua_tostring(L, -1));
+    } else if (!(lua_isinteger(L, -1) && lua_tointeger(L, -1) == 1)) {
+      sel_badcase(L, i, "has a key other than recv, send, value and [1]");
+    }
+  }
+  if (has_recv && has_send) sel_badcase(L, i, "has both recv and send");
+  if (has_value && has_recv) sel_badcase(L, i, "is a receive with a value");
+  int h = lua_rawgeti(L, t, 1);
+  if (h != LUA_TNIL && h != LUA_TFUNCTION) sel_badcase(L, i, "has a handler that is not a function");
+  lua_pop(L, 1);
+  cs->dir = has_send || has_value ? CASE_SEND : has_recv ? CASE_RECV : CASE_NONE;
+  lua_getfield(L, t, cs->dir == CASE_SEND ? "send" : "recv");
+  if (!lua_isnil(L, -1)) {
+    gr_obj *o = gr_obj_test(L, -1);
+    if (o == NULL || o->type != &chan_type)
+      sel_badcase(L, i, lua_pushfstring(L, "has a %s where a channel belongs",
+                                        o ? o->type->name : luaL_typename(L, -1)));
+    cs->c = (gr_chan *)o;
+  }
+  lua_pop(L, 1);
+  if (cs->c == NULL) cs->dir = CASE_NONE;
+  if (cs->dir == CASE_SEND) {
+    lua_getfield(L, t, "value");
+    gr_encode(L, lua_gettop(L), 1, GR_ENCODE_VALUE, &cs->w.msg);
+    lua_pop(L, 1);
+  }
+}
+
+static int sel_return_k(lua_State *L, int status, lua_KContext base) {
+  (void)status;
+  return lua_gettop(L) - (int)base;
+}
+
+/* Case i fired: recv results (r: 1 value in *m, -1 closed) or a send.
+** Calls the handler, or returns the index form. */
+static int sel_finish(lua_State *L, int i, int dir, int r, gr_msg *m) {
+  int base = 2;                          /* 1: cases, 2: the select userdata */
+  lua_settop(L, base);
+  lua_rawgeti(L, 1, i + 1);
+  lua_rawgeti(L, -1, 1);
+  lua_remove(L, -2);
+  int has_handler = lua_isfunction(L, -1);
+  if (!has_handler) {
+    lua_pop(L, 1);
+    lua_pushinteger(L, i + 1);
+  }
+  int nargs = 0;
+  if (dir == CASE_RECV) {
+    nargs = 2;
+    if (r > 0) {
+      gr_msg local = *m;
+      *m = (gr_msg)GR_MSG_EMPTY;
+      gr_decode(L, &local);
+      gr_msg_free(&local);
+      lua_pushboolean(L, 1);
+    } else {
+      lua_pushnil(L);
+      lua_pushboolean(L, 0);
+    }
+  }
+  if (!has_handler) return 1 + nargs;
+  lua_callk(L, nargs, LUA_MULTRET, base, sel_return_k);
+  return sel_return_k(L, LUA_OK, base);
+}
+
+/* The select blocked and case sel->fired woke it. */
+static int sel_wake_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  gr_select *sel = (gr_select *)ctx;
+  int fired = sel->fired;
+  for (int i = 0; i < sel->ncases; i++) {
+    sel_case *cs = &sel->cases[i];
+    if (i == fired || cs->c == NULL) continue;
+    gr_lock_acquire(&cs->c->lock);
+    if (cs->w.q) gr_waitq_remove(cs->w.q, &cs->w);
+    gr_lock_release(&cs->c->lock);
+    gr_msg_free(&cs->w.msg);
+  }
+  sel_case *cs = &sel->cases[fired];
+  if (cs->dir == CASE_SEND && !cs->w.ok) {
+    gr_msg_free(&cs->w.msg);
+    return luaL_error(L, "send on closed channel");
+  }
+  return sel_finish(L, fired, cs->dir, cs->w.ok ? 1 : -1, &cs->w.msg);
+}
+
+static int sel_never_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 0;
+}
+
+/* goroutine.select { {recv = ch, f}, {send = ch, value = v, f}, default = f } */
+static int l_select(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  int n = (int)lua_rawlen(L, 1);
+  int has_default = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "default") == 0)
+      has_default = 1;
+    else if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n)
+      return luaL_error(L, "select: unknown key '%s' (cases are a list; "
+                        "the only other key is 'default')", luaL_tolstring(L, -1, NULL));
+  }
+  if (has_default) {
+    lua_getfield(L, 1, "default");
+    if (!lua_isfunction(L, -1) && !(lua_isboolean(L, -1) && lua_toboolean(L, -1)))
+      return luaL_error(L, "select: default must be a function or true");
+    lua_pop(L, 1);
+  }
+
+  size_t size = sizeof(gr_select) + (size_t)n * (sizeof(sel_case) + sizeof(gr_chan *));
+  gr_select *sel = (gr_select *)lua_newuserdatauv(L, size, 0);   /* slot 2 */
+  memset(sel, 0, size);
+  sel->locks = (gr_chan **)(void *)&sel->cases[n];
+  if (luaL_newmetatable(L, "goroutine.select")) {
+    lua_pushcfunction(L, sel_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, 2);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, 1, i + 1);
+    sel_parse_case(L, i + 1, &sel->cases[i]);
+    sel->ncases = i + 1;
+    lua_settop(L, 2);
+  }
+
+  /* The distinct channels, in address order: the one global lock order. */
+  for (int i = 0; i < n; i++) {
+    gr_chan *c = sel->cases[i].c;
+    if (c == NULL) continue;
+    int j = sel->nlocks;
+    while (j > 0 && (uintptr_t)sel->locks[j - 1] > (uintptr_t)c) j--;
+    if (j > 0 && sel->locks[j - 1] == c) continue;
+    memmove(&sel->locks[j + 1], &sel->locks[j], (size_t)(sel->nlocks - j) * sizeof *sel->locks);
+    sel->locks[j] = c;
+    sel->nlocks++;
+  }
+
+  /* Poll in a random order: the first ready case is a uniform choice. */
+  int order[n > 0 ? n : 1];
+  for (int i = 0; i < n; i++) {
+    int j = (int)(sel_random() % (uint32_t)(i + 1));
+    order[i] = order[j];
+    order[j] = i;
+  }
+  sel_lock(sel);
+  for (int k = 0; k < n; k++) {
+    int i = order[k];
+    sel_case *cs = &sel->cases[i];
+    gr_g *wake = NULL;
+    gr_msg m = GR_MSG_EMPTY;
+    int r;
+    if (cs->dir == CASE_RECV) r = recv_locked(cs->c, &m, &wake);
+    else if (cs->dir == CASE_SEND) r = send_locked(cs->c, &cs->w.msg, &wake);
+    else continue;
+    if (r == 0) continue;
+    sel_unlock(sel);
+    if (wake) gr_ready(wake);
+    if (cs->dir == CASE_SEND) {
+      if (r < 0) return luaL_error(L, "send on closed channel");
+      cs->w.msg = (gr_msg)GR_MSG_EMPTY;
+    }
+    return sel_finish(L, i, cs->dir, r, &m);
+  }
+
+  if (has_default) {
+    sel_unlock(sel);
+    lua_settop(L, 1);
+    if (lua_getfield(L, 1, "default") != LUA_TFUNCTION) return 0;
+    lua_callk(L, 0, LUA_MULTRET, 1, sel_return_k);
+    return sel_return_k(L, LUA_OK, 1);
+  }
+  gr_g *g = gr_getg(L);
+  if (sel->nlocks == 0)       /* no channel at all: block forever, as Go */
+    return gr_park(L, "select (no cases)", NULL, NULL, sel_never_k, 0);
+  for (int i = 0; i < n; i++) {
+    sel_case *cs = &sel->cases[i];
+    if (cs->dir == CASE_NONE) continue;
+    cs->w.g = g;
+    cs->w.sel = sel;
+    cs->w.caseindex = i;
+    cs->w.ok = 0;
+    gr_waitq_push(cs->dir == CASE_RECV ? &cs->c->recvq : &cs->c->sendq, &cs->w);
+  }
+  return gr_park(L, "select", sel_unlock, sel, sel_wake_k, (lua_KContext)sel);
 }
 
 static const luaL_Reg chan_methods[] = {
@@ -329,4 +640,6 @@ static const gr_objtype chan_type = {
 void gr_chan_open(lua_State *L) {
   lua_pushcfunction(L, chan_new);
   lua_setfield(L, -2, "chan");
+  lua_pushcfunction(L, l_select);
+  lua_setfield(L, -2, "select");
 }

@@ -855,6 +855,14 @@ void gr_encode(lua_State *L, int first, int n, enum gr_encode_kind kind,
   enc_finish(&e);
 }
 
+void gr_msg_number(lua_Number x, gr_msg *m) {
+  double d = (double)x;
+  m->len = 9;
+  m->nobjs = 0;
+  m->u.inl[0] = T_FLOAT;
+  memcpy(m->u.inl + 1, &d, 8);
+}
+
 void gr_msg_free(gr_msg *m) {
   if (m->nobjs > 0 && (size_t)m->nobjs * PTRSIZE <= m->len) {
     const unsigned char *t = gr_msg_bytes(m) + m->len - m->nobjs * PTRSIZE;

@@ -54,6 +54,9 @@ void gr_encode(lua_State *L, int first, int n, enum gr_encode_kind kind,
 */
 int gr_decode(lua_State *L, const gr_msg *m);
 
+/* A message of one float, made without a Lua state (timers send these). */
+void gr_msg_number(lua_Number x, gr_msg *m);
+
 /* Free m's buffer and drop the references it holds; m becomes empty. */
 void gr_msg_free(gr_msg *m);
 

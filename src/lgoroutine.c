@@ -50,6 +50,14 @@ static int l_sleep(lua_State *L) {
   return gr_sleep(L, luaL_checknumber(L, 1));
 }
 
+static int l_after(lua_State *L) {
+  return gr_after(L, luaL_checknumber(L, 1));
+}
+
+static int l_tick(lua_State *L) {
+  return gr_tick(L, luaL_checknumber(L, 1));
+}
+
 static int l_now(lua_State *L) {
   lua_pushnumber(L, gr_now());
   return 1;
@@ -64,6 +72,8 @@ void gr_open_module(lua_State *L) {
     {"maxprocs", l_maxprocs},
     {"sleep", l_sleep},
     {"now", l_now},
+    {"after", l_after},
+    {"tick", l_tick},
     {NULL, NULL}
   };
   luaL_newlib(L, funcs);

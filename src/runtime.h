@@ -18,6 +18,7 @@ typedef struct gr_g gr_g;
 typedef struct gr_m gr_m;
 typedef struct gr_p gr_p;
 typedef struct gr_waiter gr_waiter;
+typedef struct gr_select gr_select;
 
 /* ------------------------------------------------------------- waiters */
 
@@ -35,6 +36,8 @@ struct gr_waiter {
   gr_waitq *q;                /* the queue it is in, NULL when in none */
   gr_msg msg;                 /* send: the value; recv: the value delivered */
   int ok;                     /* set by the waker: 1 delivered, 0 closed */
+  gr_select *sel;             /* the select this waiter is a case of, or NULL */
+  int caseindex;              /* which case (0-based) */
 };
 
 static inline void gr_waitq_push(gr_waitq *q, gr_waiter *w) {
@@ -215,9 +218,19 @@ void gr_preempt_arm(lua_State *co);       /* a new G's body coroutine */
 void gr_timers_start(gr_runtime *rt);
 void gr_timers_stop(gr_runtime *rt);
 int gr_sleep(lua_State *L, double seconds);
+int gr_after(lua_State *L, double seconds);
+int gr_tick(lua_State *L, double seconds);
 
 /* Objects (chan.c, sync.c): push constructors into the module table. */
+typedef struct gr_chan gr_chan;
 void gr_chan_open(lua_State *L);
+gr_chan *gr_chan_new(uint32_t cap);                 /* NULL: no memory */
+void gr_chan_push(lua_State *L, gr_chan *c);
+/* Send without blocking from C: 1 sent (m taken), 0 full, -1 closed. */
+int gr_chan_offer(gr_chan *c, gr_msg *m);
+void gr_chan_retain(gr_chan *c);
+void gr_chan_release(gr_chan *c);
+long gr_chan_refs(gr_chan *c);
 void gr_sync_open(lua_State *L);
 
 #endif

@@ -1,5 +1,5 @@
 /*
-** timer.c — the timer heap: goroutine.sleep.
+** timer.c — the timer heap: goroutine.sleep, goroutine.after, goroutine.tick.
 **
 ** One binary min-heap of deadlines per runtime, served by one timer
 ** thread that sleeps until the earliest deadline (never polls) and readies
@@ -9,7 +9,11 @@
 ** Invariants: the heap is ordered by (when, seq), seq making equal
 ** deadlines first-in first-out; a G is in the heap at most once, while it
 ** is parked in sleep; the timer lock is released only after that G has
-** yielded (gr_park's unlock), so it cannot be readied while running.
+** yielded (gr_park's unlock), so it cannot be readied while running.  A
+** channel timer (after, tick) holds a reference to its channel; a ticker
+** stops when its channel is closed or when the timer's reference is the
+** last one (nobody can receive its ticks any more).  Channels are sent to
+** with the timer lock released.
 */
 #include <stdlib.h>
 #include <lauxlib.h>
@@ -18,7 +22,9 @@
 typedef struct gr_timer {
   double when;
   uint64_t seq;
-  gr_g *g;
+  gr_g *g;             /* sleep: the G to ready */
+  gr_chan *c;          /* after, tick: the channel to send now() to */
+  double period;       /* tick: seconds between sends; 0 otherwise */
 } gr_timer;
 
 typedef struct gr_timers {
@@ -68,9 +74,39 @@ static gr_timer heap_pop(gr_timers *t) {
 
 #define READY_BATCH 64
 
+static int heap_push(gr_timers *t, gr_timer x) {
+  if (t->n == t->size) {
+    size_t size = t->size ? 2 * t->size : 64;
+    gr_timer *heap = (gr_timer *)realloc(t->heap, size * sizeof *heap);
+    if (heap == NULL) return 0;
+    t->heap = heap;
+    t->size = size;
+  }
+  x.seq = t->seq++;
+  t->heap[t->n] = x;
+  sift_up(t, t->n++);
+  return 1;
+}
+
+/* A channel timer fired (timer lock not held): send now(), and say
+** whether a ticker goes on. */
+static int fire_channel(gr_timer *x, double now) {
+  gr_msg m;
+  gr_msg_number(now, &m);
+  int r = gr_chan_offer(x->c, &m);      /* a full buffer drops the tick */
+  if (r != 1) gr_msg_free(&m);
+  if (x->period > 0 && r >= 0 && gr_chan_refs(x->c) > 1) {
+    x->when += x->period;
+    if (x->when < now) x->when = now + x->period;   /* skip missed ticks */
+    return 1;
+  }
+  gr_chan_release(x->c);
+  return 0;
+}
+
 static void *timer_main(void *arg) {
   gr_timers *t = (gr_timers *)arg;
-  gr_g *due[READY_BATCH];
+  gr_timer due[READY_BATCH];
   gr_lock_acquire(&t->lock);
   while (!t->stop) {
     if (t->n == 0) {
@@ -84,10 +120,16 @@ static void *timer_main(void *arg) {
     }
     int ndue = 0;
     while (ndue < READY_BATCH && t->n > 0 && t->heap[0].when <= now)
-      due[ndue++] = heap_pop(t).g;
+      due[ndue++] = heap_pop(t);
     gr_lock_release(&t->lock);
-    for (int i = 0; i < ndue; i++) gr_ready(due[i]);
+    int again = 0;
+    for (int i = 0; i < ndue; i++) {
+      if (due[i].g) gr_ready(due[i].g);
+      else if (fire_channel(&due[i], now)) due[again++] = due[i];
+    }
     gr_lock_acquire(&t->lock);
+    for (int i = 0; i < again; i++)
+      if (!heap_push(t, due[i])) gr_chan_release(due[i].c);
   }
   gr_lock_release(&t->lock);
   return NULL;
@@ -109,6 +151,8 @@ void gr_timers_stop(gr_runtime *rt) {
   gr_cond_signal(&t->cond);
   gr_lock_release(&t->lock);
   gr_thread_join(t->thread);
+  for (size_t i = 0; i < t->n; i++)
+    if (t->heap[i].c) gr_chan_release(t->heap[i].c);
   gr_cond_destroy(&t->cond);
   gr_lock_destroy(&t->lock);
   free(t->heap);
@@ -127,18 +171,39 @@ int gr_sleep(lua_State *L, double seconds) {
   gr_timers *t = g->rt->timers;
   double when = gr_now() + seconds;
   gr_lock_acquire(&t->lock);
-  if (t->n == t->size) {
-    size_t size = t->size ? 2 * t->size : 64;
-    gr_timer *heap = (gr_timer *)realloc(t->heap, size * sizeof *heap);
-    if (heap == NULL) {
-      gr_lock_release(&t->lock);
-      return luaL_error(L, "not enough memory");
-    }
-    t->heap = heap;
-    t->size = size;
+  if (!heap_push(t, (gr_timer){when, 0, g, NULL, 0})) {
+    gr_lock_release(&t->lock);
+    return luaL_error(L, "not enough memory");
   }
-  t->heap[t->n] = (gr_timer){when, t->seq++, g};
-  sift_up(t, t->n++);
   if (t->heap[0].g == g) gr_cond_signal(&t->cond);   /* new earliest */
   return gr_park(L, "sleep", gr_unlock_lock, &t->lock, sleep_k, 0);
+}
+
+/* goroutine.after(s) and goroutine.tick(s): a channel of capacity 1 that
+** the timer thread sends goroutine.now() to. */
+static int channel_timer(lua_State *L, double delay, double period) {
+  gr_timers *t = gr_getg(L)->rt->timers;
+  gr_chan *c = gr_chan_new(1);
+  if (c == NULL) return luaL_error(L, "not enough memory");
+  gr_chan_push(L, c);                    /* the handle's reference */
+  gr_chan_retain(c);                     /* the timer's */
+  gr_lock_acquire(&t->lock);
+  double when = gr_now() + (delay > 0 ? delay : 0);
+  int ok = heap_push(t, (gr_timer){when, 0, NULL, c, period});
+  if (ok && t->heap[0].c == c) gr_cond_signal(&t->cond);
+  gr_lock_release(&t->lock);
+  if (!ok) {
+    gr_chan_release(c);
+    return luaL_error(L, "not enough memory");
+  }
+  return 1;
+}
+
+int gr_after(lua_State *L, double seconds) {
+  return channel_timer(L, seconds, 0);
+}
+
+int gr_tick(lua_State *L, double seconds) {
+  if (!(seconds > 0)) return luaL_error(L, "non-positive interval for goroutine.tick");
+  return channel_timer(L, seconds, seconds);
 }
