@@ -9,6 +9,7 @@
 #define GR_RUNTIME_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <lua.h>
 #include "goroutine.h"
 #include "platform.h"
@@ -83,6 +84,7 @@ struct gr_g {
   int started;            /* body has been resumed once */
   int yieldwhy;           /* enum gr_yieldwhy, set just before yielding */
   const char *waitreason; /* "chan receive", "sync.Mutex.Lock", ... */
+  lua_State *parkL;       /* the thread (coroutine) that parked, for dumps */
   gr_g *schedlink;        /* next in a run queue */
   gr_g *allnext, *allprev;/* links in rt->allg */
   gr_msg start;           /* function and arguments, until the first run */
@@ -153,6 +155,9 @@ struct gr_runtime {
   gr_lock allglock;       /* allg list */
   gr_g *allg;
   atomic_long ngoroutines;
+  atomic_long nwaiting;   /* Gs parked (WAITING): deadlock when all are */
+  atomic_ulong nreadies;  /* gr_ready calls: progress, for deadlock checks */
+  atomic_int frozen;      /* a dump is in progress: start no G */
   atomic_long nextid;
   gr_g *main;             /* the main goroutine (id 1) */
 
@@ -178,6 +183,8 @@ int gr_hasruntime(lua_State *L);
 */
 int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
             void *arg, lua_KFunction k, lua_KContext ctx);
+
+void gr_set_waiting(gr_g *g);
 
 /* Make a parked G runnable (or wake its thread).  Any thread, no lock. */
 void gr_ready(gr_g *g);
@@ -214,7 +221,11 @@ void gr_sysmon_poke(gr_runtime *rt);      /* something may need a look */
 gr_m *gr_curm(void);                      /* this thread's M, or NULL */
 void gr_preempt_arm(lua_State *co);       /* a new G's body coroutine */
 
+/* Goroutine dumps (dump.c): deadlock reports and SIGQUIT. */
+void gr_dump_goroutines(gr_runtime *rt, FILE *out);
+
 /* Timers (timer.c). */
+size_t gr_timers_pending(gr_runtime *rt);
 void gr_timers_start(gr_runtime *rt);
 void gr_timers_stop(gr_runtime *rt);
 int gr_sleep(lua_State *L, double seconds);

@@ -247,6 +247,7 @@ static gr_g *findrunnable(gr_m *m) {
   gr_g *g;
 top:
   if (atomic_load(&rt->stopping)) return NULL;
+  while (atomic_load(&rt->frozen)) sched_yield();   /* a dump, then exit */
   gr_p *p = m->p;
   if (p->retired) {
     gr_lock_acquire(&rt->sched);
@@ -543,6 +544,7 @@ int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
   }
   g->waitreason = reason;
   if (L == g->co && lua_isyieldable(L)) {
+    g->parkL = L;
     g->yieldwhy = GR_YIELD_PARK;
     g->unlockf = unlockf;
     g->unlockarg = arg;
@@ -550,7 +552,8 @@ int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
   }
   /* Cannot yield here: block this thread instead. */
   g->threadparked = 1;
-  atomic_store_explicit(&g->status, GR_G_WAITING, memory_order_relaxed);
+  g->parkL = L;
+  gr_set_waiting(g);
   if (unlockf) unlockf(arg);
   int readied = park_thread(g);
   atomic_store_explicit(&g->status, GR_G_RUNNING, memory_order_relaxed);
@@ -564,7 +567,16 @@ int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
   return k(L, LUA_YIELD, ctx);
 }
 
+/* A G stops running until gr_ready: counted for deadlock detection.  The
+** release store publishes its stack to a goroutine dump. */
+void gr_set_waiting(gr_g *g) {
+  atomic_fetch_add(&g->rt->nwaiting, 1);
+  atomic_store_explicit(&g->status, GR_G_WAITING, memory_order_release);
+}
+
 void gr_ready(gr_g *g) {
+  atomic_fetch_sub(&g->rt->nwaiting, 1);
+  atomic_fetch_add_explicit(&g->rt->nreadies, 1, memory_order_relaxed);
   if (g->threadparked) {
     gr_lock_acquire(&g->tplock);
     g->woken = 1;
@@ -593,7 +605,7 @@ void gr_sched_afteryield(gr_m *m, gr_g *g) {
   if (why == GR_YIELD_PARK) {
     void (*unlockf)(void *) = g->unlockf;
     g->unlockf = NULL;
-    atomic_store_explicit(&g->status, GR_G_WAITING, memory_order_relaxed);
+    gr_set_waiting(g);
     if (unlockf) unlockf(g->unlockarg);
   } else {  /* GOSCHED, PREEMPT: to the back of the global queue, as Go */
     gr_runtime *rt = m->rt;

@@ -1,5 +1,6 @@
 /*
-** sysmon.c — the monitor thread: preempts goroutines that run too long.
+** sysmon.c — the monitor thread: preempts goroutines that run too long,
+** reports a deadlock, and dumps the goroutines on SIGQUIT.
 **
 ** Every tick the monitor looks at each worker (M).  One that has been
 ** executing the same G for longer than a time slice gets SIGURG; the
@@ -12,8 +13,13 @@
 ** While the runtime stops, the monitor signals every running G each tick;
 ** the hook then yields (or, where the G cannot yield, raises) so the
 ** workers can be joined.
+**
+** Deadlock: every goroutine is parked (nwaiting == ngoroutines), no timer
+** is pending, and no goroutine was readied between two looks a tick apart
+** (nreadies unchanged): nothing is left that could wake any of them.
 */
 #include <signal.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -28,7 +34,41 @@ typedef struct gr_sysmon {
   gr_cond cond;
   int stop;
   gr_thread thread;
+  int suspect;                  /* all parked at the last look */
+  unsigned long suspect_readies;
 } gr_sysmon;
+
+static volatile sig_atomic_t sigquit_pending;   /* signals are per process */
+
+static void on_sigquit(int sig) {
+  (void)sig;
+  sigquit_pending = 1;
+}
+
+/* Stop starting goroutines, print them all, end the program with status 2. */
+static void dump_and_exit(gr_runtime *rt, const char *headline) {
+  atomic_store(&rt->frozen, 1);
+  fflush(stdout);
+  fprintf(stderr, "%s\n\n", headline);
+  gr_dump_goroutines(rt, stderr);
+  _exit(2);
+}
+
+static void check_deadlock(gr_runtime *rt, gr_sysmon *s) {
+  long ng = atomic_load(&rt->ngoroutines);
+  long nw = atomic_load(&rt->nwaiting);
+  if (ng == 0 || nw < ng || atomic_load(&rt->stopping) || gr_timers_pending(rt) > 0) {
+    s->suspect = 0;
+    return;
+  }
+  unsigned long readies = atomic_load(&rt->nreadies);
+  if (!s->suspect || readies != s->suspect_readies) {
+    s->suspect = 1;
+    s->suspect_readies = readies;
+    return;
+  }
+  dump_and_exit(rt, "fatal error: all goroutines are asleep - deadlock!");
+}
 
 /*
 ** ThreadSanitizer delivers a signal only when the thread next enters its
@@ -71,13 +111,20 @@ static void on_sigurg(int sig) {
   if (g && g->co) lua_sethook(g->co, preempt_hook, LUA_MASKCOUNT, 1);
 }
 
-static void install_handler(void) {
-  struct sigaction sa;
+static void install_handlers(void) {
+  struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigurg;
   sa.sa_flags = SA_RESTART;      /* a preempted read() just goes on */
   sigemptyset(&sa.sa_mask);
   sigaction(SIGURG, &sa, NULL);
+  /* SIGQUIT dumps the goroutines, as in Go, unless the host handles it
+  ** (a shell's background job starts with it ignored: Go catches it too). */
+  if (sigaction(SIGQUIT, NULL, &old) == 0 &&
+      (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN)) {
+    sa.sa_handler = on_sigquit;
+    sigaction(SIGQUIT, &sa, NULL);
+  }
 }
 
 /* One look at every M; returns whether any was running a G. */
@@ -111,7 +158,9 @@ static void *sysmon_main(void *arg) {
     gr_cond_waituntil(&s->cond, &s->lock, gr_now() + tick);
     if (s->stop) break;
     gr_lock_release(&s->lock);
+    if (sigquit_pending) dump_and_exit(rt, "SIGQUIT: quit");
     tick = check_workers(rt, gr_now()) || atomic_load(&rt->stopping) ? TICK : IDLE_TICK;
+    check_deadlock(rt, s);
     gr_lock_acquire(&s->lock);
   }
   gr_lock_release(&s->lock);
@@ -124,7 +173,7 @@ void gr_sysmon_start(gr_runtime *rt) {
   gr_lock_init(&s->lock);
   gr_cond_init(&s->cond);
   rt->sysmon = s;
-  install_handler();
+  install_handlers();
   if (gr_thread_start(&s->thread, sysmon_main, rt) != 0) abort();
 }
 

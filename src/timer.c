@@ -207,3 +207,11 @@ int gr_tick(lua_State *L, double seconds) {
   if (!(seconds > 0)) return luaL_error(L, "non-positive interval for goroutine.tick");
   return channel_timer(L, seconds, seconds);
 }
+
+size_t gr_timers_pending(gr_runtime *rt) {
+  gr_timers *t = rt->timers;
+  gr_lock_acquire(&t->lock);
+  size_t n = t->n;
+  gr_lock_release(&t->lock);
+  return n;
+}
