@@ -23,10 +23,14 @@ case "$SANITIZER" in
 esac
 
 # A sanitizer runtime must be the first library loaded: stock lua5.4 (and
-# the specs that start it as a subprocess, through $LUA) get a wrapper.
+# the specs that start it as a subprocess, through $LUA) get a wrapper that
+# preloads it through the dynamic loader itself, not LD_PRELOAD, which every
+# shell and program the specs start would inherit.
 if [ -n "$preload" ]; then
+  luabin=$(command -v "$LUA")
+  loader=$(ldd "$luabin" | awk '/ld-linux/ { print $1 }')
   wrapper="$BUILD/lua5.4-$SANITIZER"
-  printf '#!/bin/sh\nLD_PRELOAD="%s" exec %s "$@"\n' "$preload" "$LUA" > "$wrapper"
+  printf '#!/bin/sh\nexec %s --preload "%s" %s "$@"\n' "$loader" "$preload" "$luabin" > "$wrapper"
   chmod +x "$wrapper"
   LUA="$wrapper"
 fi
