@@ -105,8 +105,16 @@ struct gr_g {
 
 /* ---------------------------------------------------- processors, workers */
 
+/* A P's state: who may touch its scheduling fields. */
+enum gr_pstatus {
+  GR_P_IDLE,      /* in rt->pidle */
+  GR_P_SCHED,     /* held by an M in the scheduler */
+  GR_P_RUNNING    /* held by an M executing a G: sysmon may hand it off */
+};
+
 struct gr_p {
   int id;
+  atomic_int status;      /* enum gr_pstatus */
   gr_lock lock;           /* guards the run queue and runnext */
   gr_g *runnext;          /* readied by the running G: runs next */
   gr_g *qhead, *qtail;    /* local run queue */
@@ -129,13 +137,16 @@ struct gr_m {
   atomic_int preempt;     /* sysmon asks the running G to yield */
   unsigned long seen_execs; /* sysmon's last reading of execs */
   double seen_at;         /* and when it changed */
+  double asked_at;        /* when sysmon last asked its G to yield */
   gr_cond park;           /* idle M waits here for nextp */
   int spinning;
   int joined;              /* gr_sched_stop has joined its thread */
+  int retired;             /* a spare M that found itself idle: exited */
   uint64_t rand;          /* steal order */
 };
 
 #define GR_MAXPROCS 256
+#define GR_MAX_SPARE_M 64   /* Ms beyond nprocs, for goroutines blocked in C */
 
 struct gr_runtime {
   gr_lock sched;          /* global queue, idle lists, allm, P changes */
@@ -146,6 +157,8 @@ struct gr_runtime {
   gr_p *pidle;            /* idle Ps */
   atomic_int npidle;
   gr_m *midle;            /* idle Ms */
+  int nmidle;
+  int nm;                 /* Ms started (spare ones included) */
   gr_m *allm;
   atomic_int nmspinning;
   int npwaiters;          /* Ms back from a blocking wait, needing a P */
@@ -202,6 +215,10 @@ int64_t gr_spawn(gr_runtime *rt, gr_msg *start);
 void gr_sched_init(gr_runtime *rt, int nprocs);
 void gr_sched_stop(gr_runtime *rt);        /* stop and join every worker */
 void gr_sched_free(gr_runtime *rt);        /* then free them */
+/* sysmon: m has been inside one C call too long; give its P to another
+** M so the other goroutines keep running.  Under rt->sched. */
+gr_p *gr_sched_takep(gr_runtime *rt, gr_m *m);
+void gr_sched_handoff(gr_runtime *rt, gr_p *p);
 void gr_runqput(gr_runtime *rt, gr_g *g, int next);
 int gr_setprocs(gr_runtime *rt, int n);    /* returns the previous count */
 

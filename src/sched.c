@@ -124,9 +124,12 @@ static void wakep(gr_runtime *rt) {
   }
   rt->pidle = p->link;
   atomic_fetch_sub(&rt->npidle, 1);
+  atomic_store(&p->status, GR_P_SCHED);
   gr_m *m = rt->midle;
   if (m) {
     rt->midle = m->link;
+    rt->nmidle--;
+    p->m = m;
     m->nextp = p;
     m->spinning = 1;
     gr_cond_signal(&m->park);
@@ -218,6 +221,7 @@ static void stop_spinning(gr_m *m) {
 ** back from a blocking wait and needs one. */
 static void pidle_put(gr_runtime *rt, gr_p *p) {
   p->m = NULL;
+  atomic_store(&p->status, GR_P_IDLE);
   p->link = rt->pidle;
   rt->pidle = p;
   atomic_fetch_add(&rt->npidle, 1);
@@ -249,6 +253,10 @@ top:
   if (atomic_load(&rt->stopping)) return NULL;
   while (atomic_load(&rt->frozen)) sched_yield();   /* a dump, then exit */
   gr_p *p = m->p;
+  if (p == NULL) {               /* sysmon gave it away during a long C call */
+    gr_lock_acquire(&rt->sched);
+    goto idle;
+  }
   if (p->retired) {
     gr_lock_acquire(&rt->sched);
     retire_p(rt, p);
@@ -305,6 +313,7 @@ idle:
     if (q) {
       rt->pidle = q->link;
       atomic_fetch_sub(&rt->npidle, 1);
+      atomic_store(&q->status, GR_P_SCHED);
       q->m = m;
       m->p = q;
       gr_lock_release(&rt->sched);
@@ -313,8 +322,14 @@ idle:
     gr_lock_release(&rt->sched);
   }
   gr_lock_acquire(&rt->sched);
+  if (rt->nmidle >= atomic_load(&rt->nprocs)) {   /* enough idle: retire */
+    m->retired = 1;
+    gr_lock_release(&rt->sched);
+    return NULL;
+  }
   m->link = rt->midle;
   rt->midle = m;
+  rt->nmidle++;
   while (m->nextp == NULL && !atomic_load(&rt->stopping))
     gr_cond_wait(&m->park, &rt->sched);
   if (m->nextp == NULL) {          /* stopping */
@@ -323,7 +338,6 @@ idle:
   }
   m->p = m->nextp;
   m->nextp = NULL;
-  m->p->m = m;
   gr_lock_release(&rt->sched);
   goto top;
 }
@@ -334,7 +348,14 @@ static void *m_main(void *arg) {
   gr_g *g;
   while ((g = findrunnable(m)) != NULL) {
     stop_spinning(m);
+    atomic_store(&m->preempt, 0);
+    atomic_store(&m->p->status, GR_P_RUNNING);
     gr_g_execute(m, g);
+    /* Back in the scheduler: the P is ours again, unless sysmon handed
+    ** it to another M while the G sat in a long C call. */
+    int running = GR_P_RUNNING;
+    if (m->p && !atomic_compare_exchange_strong(&m->p->status, &running, GR_P_SCHED))
+      m->p = NULL;
   }
   gr_lock_acquire(&m->rt->sched);
   if (m->p) { pidle_put(m->rt, m->p); m->p = NULL; }
@@ -349,13 +370,15 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   if (m == NULL) abort();
   m->rt = rt;
   m->p = p;
-  p->m = m;
   m->spinning = spinning;
   m->rand = (uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ull | 1;
   gr_cond_init(&m->park);
   gr_lock_acquire(&rt->sched);
+  p->m = m;
+  atomic_store(&p->status, GR_P_SCHED);
   m->allnext = rt->allm;
   rt->allm = m;
+  rt->nm++;
   gr_lock_release(&rt->sched);
   if (gr_thread_start(&m->thread, m_main, m) != 0) abort();
 }
@@ -457,21 +480,42 @@ void gr_sched_free(gr_runtime *rt) {
   gr_cond_destroy(&rt->pwait);
 }
 
+gr_p *gr_sched_takep(gr_runtime *rt, gr_m *m) {
+  if (rt->nm >= atomic_load(&rt->nprocs) + GR_MAX_SPARE_M) return NULL;
+  for (int i = 0; i < GR_MAXPROCS && rt->allp[i]; i++) {
+    gr_p *p = rt->allp[i];
+    int running = GR_P_RUNNING;
+    if (p->m == m && atomic_compare_exchange_strong(&p->status, &running, GR_P_SCHED)) {
+      p->m = NULL;
+      return p;
+    }
+  }
+  return NULL;
+}
+
 /* ------------------------------------------------------- park / ready */
 
 void gr_unlock_lock(void *lock) { gr_lock_release((gr_lock *)lock); }
 
 /* Give up this M's P for a thread-blocking wait (Go's handoffp). */
 static void handoffp(gr_m *m) {
-  gr_runtime *rt = m->rt;
   gr_p *p = m->p;
   m->p = NULL;
   stop_spinning(m);
+  int running = GR_P_RUNNING;
+  if (atomic_compare_exchange_strong(&p->status, &running, GR_P_SCHED))
+    gr_sched_handoff(m->rt, p);   /* else sysmon has handed it off already */
+}
+
+/* Give p (held, not running anything) to an M if there is work for it,
+** else to the idle list. */
+void gr_sched_handoff(gr_runtime *rt, gr_p *p) {
   if (p_haswork(p) || atomic_load(&rt->gqlen) > 0) {
     gr_lock_acquire(&rt->sched);
     gr_m *idle = rt->midle;
     if (idle) {
       rt->midle = idle->link;
+      rt->nmidle--;
       idle->nextp = p;
       p->m = idle;
       gr_cond_signal(&idle->park);
@@ -501,6 +545,7 @@ static void acquirep(gr_m *m) {
   if (p) {
     rt->pidle = p->link;
     atomic_fetch_sub(&rt->npidle, 1);
+    atomic_store(&p->status, GR_P_RUNNING);   /* its G goes on running */
     p->m = m;
   }
   m->p = p;

@@ -26,6 +26,7 @@
 #include "runtime.h"
 
 #define TIME_SLICE 0.010        /* seconds, as Go's forcePreemptNS */
+#define BLOCKED_AFTER 0.020     /* in one C call this long: hand its P off */
 #define TICK 0.005
 #define IDLE_TICK 0.100         /* when no G is running */
 
@@ -127,25 +128,42 @@ static void install_handlers(void) {
   }
 }
 
-/* One look at every M; returns whether any was running a G. */
+/*
+** One look at every M; returns whether any was running a G.  An M whose G
+** has run a time slice is asked to yield.  If it was asked at the last look
+** and its hook has still not run, the G is not executing Lua: it sits in a
+** C call (io.read, os.execute, a C module), and its P goes to another M so
+** the other goroutines keep running (Go's sysmon retake of a P in syscall).
+*/
 static int check_workers(gr_runtime *rt, double now) {
   int busy = 0;
   int stopping = atomic_load(&rt->stopping);
+  gr_p *handoff[8];
+  int nhandoff = 0;
   gr_lock_acquire(&rt->sched);
   for (gr_m *m = rt->allm; m; m = m->allnext) {
     unsigned long execs = atomic_load_explicit(&m->execs, memory_order_relaxed);
     int running = atomic_load_explicit(&m->curg, memory_order_relaxed) != NULL;
     busy |= running;
-    if (execs != m->seen_execs) {
+    if (execs != m->seen_execs || !running) {
       m->seen_execs = execs;
       m->seen_at = now;
-    } else if (running && (stopping || now - m->seen_at >= TIME_SLICE)) {
+      m->asked_at = 0;
+      continue;
+    }
+    if (m->asked_at > 0 && atomic_load(&m->preempt) && !stopping &&
+        now - m->seen_at >= BLOCKED_AFTER && nhandoff < 8) {
+      gr_p *p = gr_sched_takep(rt, m);
+      if (p) handoff[nhandoff++] = p;
+    }
+    if (stopping || now - m->seen_at >= TIME_SLICE) {
       atomic_store(&m->preempt, 1);
       pthread_kill(m->thread, SIGURG);
-      m->seen_at = now;
+      m->asked_at = now;
     }
   }
   gr_lock_release(&rt->sched);
+  for (int i = 0; i < nhandoff; i++) gr_sched_handoff(rt, handoff[i]);
   return busy;
 }
 
