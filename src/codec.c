@@ -1033,20 +1033,17 @@ static void dec_cfunc(dec *d) {
   dot = (const char *)memchr(name, '.', n);
   if (dot == NULL) corrupt(d);
   luaL_checkstack(L, 4, NULL);
-  if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushlstring(L, name, (size_t)(dot - name));
+  if (lua_rawget(L, -2) == LUA_TNIL) {
+    /* A library this goroutine has not opened yet: reading the global
+    ** opens it (libs.c). */
+    lua_pop(L, 1);
     lua_pushlstring(L, name, (size_t)(dot - name));
-    if (lua_rawget(L, -2) == LUA_TNIL) {
-      /* A standard library this goroutine has not opened yet: reading
-      ** the global opens it (g.c's lazy libraries). */
-      lua_pop(L, 1);
-      lua_pushlstring(L, name, (size_t)(dot - name));
-      lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-      lua_insert(L, -2);
-      lua_gettable(L, -2);
-      lua_remove(L, -2);
-    }
-  } else {
-    lua_pushnil(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_insert(L, -2);
+    lua_gettable(L, -2);
+    lua_remove(L, -2);
   }
   if (lua_type(L, -1) == LUA_TTABLE) {
     lua_pushlstring(L, dot + 1, (size_t)(name + n - dot - 1));

@@ -89,56 +89,15 @@ static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return realloc(ptr, nsize);
 }
 
-/*
-** Libraries opened when first used: a goroutine that never touches 'os' or
-** 'math' does not pay for them at spawn.  _G's __index opens them (and
-** package.preload serves require); base, package and string (whose
-** metatable serves every string value) are opened eagerly.
-*/
-static const luaL_Reg lazy_libs[] = {
-  {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
-  {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os},
-  {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
-  {LUA_DBLIBNAME, luaopen_debug}, {NULL, NULL}
-};
-
-static int lazy_index(lua_State *L) {
-  if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  const char *name = lua_tostring(L, 2);
-  for (const luaL_Reg *lib = lazy_libs; lib->name; lib++) {
-    if (strcmp(lib->name, name) == 0) {
-      luaL_requiref(L, lib->name, lib->func, 1);   /* also sets the global */
-      return 1;
-    }
-  }
-  return 0;
-}
-
 /* Open a new goroutine's state (runs protected: errors are out of memory). */
 static int state_setup(lua_State *L) {
   gr_g *g = (gr_g *)lua_touserdata(L, 1);
-  gr_runtime *rt = g->rt;
   lua_pushlightuserdata(L, g);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &gkey);
   /* The paths come from the main state: skip package's getenv calls. */
   lua_pushboolean(L, 1);
   lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
-  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-  luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
-  if (rt->path) { lua_pushstring(L, rt->path); lua_setfield(L, -2, "path"); }
-  if (rt->cpath) { lua_pushstring(L, rt->cpath); lua_setfield(L, -2, "cpath"); }
-  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
-  lua_settop(L, 2);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  for (const luaL_Reg *lib = lazy_libs; lib->name; lib++) {
-    lua_pushcfunction(L, lib->func);
-    lua_setfield(L, -2, lib->name);
-  }
-  lua_createtable(L, 0, 1);                 /* metatable of _G */
-  lua_pushcfunction(L, lazy_index);
-  lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, 2);
-  gr_setglobals(L);
+  gr_libs_setup(L);                 /* libraries open on first use */
   return 0;
 }
 

@@ -228,6 +228,9 @@ void gr_g_free(gr_g *g);
 void gr_g_execute(gr_m *m, gr_g *g);
 void gr_g_register_foreign(gr_runtime *rt, lua_State *L, gr_g *g);
 
+/* A new goroutine state's libraries, opened on first use (libs.c). */
+void gr_libs_setup(lua_State *L);
+
 /* The module (lgoroutine.c): open it in L, push the module table. */
 void gr_open_module(lua_State *L);
 
