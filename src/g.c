@@ -94,9 +94,6 @@ static int state_setup(lua_State *L) {
   gr_g *g = (gr_g *)lua_touserdata(L, 1);
   lua_pushlightuserdata(L, g);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &gkey);
-  /* The paths come from the main state: skip package's getenv calls. */
-  lua_pushboolean(L, 1);
-  lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   gr_libs_setup(L);                 /* libraries open on first use */
   return 0;
 }

@@ -62,22 +62,30 @@ static int handle_tostring(lua_State *L) {
   return 1;
 }
 
-/* Push the metatable for handles of 'type', creating it on first use. */
+/* Push the metatable for handles of 'type', creating it on first use.  The
+** methods live in the metatable itself (__index is the metatable): one
+** table per type per state, since every goroutine state has its own. */
 static void push_metatable(lua_State *L, const gr_objtype *type) {
-  if (luaL_newmetatable(L, type->tname)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, type->methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, handle_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, handle_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushstring(L, type->name);
-    lua_setfield(L, -2, "__name");
-    lua_pushlightuserdata(L, (void *)type);
-    lua_setfield(L, -2, TYPE_FIELD);
-    if (type->metamethods) luaL_setfuncs(L, type->metamethods, 0);
-  }
+  if (lua_getfield(L, LUA_REGISTRYINDEX, type->tname) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  int n = 0;
+  for (const luaL_Reg *r = type->methods; r->name; r++) n++;
+  for (const luaL_Reg *r = type->metamethods; r && r->name; r++) n++;
+  lua_createtable(L, 0, n + 5);
+  luaL_setfuncs(L, type->methods, 0);
+  if (type->metamethods) luaL_setfuncs(L, type->metamethods, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, handle_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, handle_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushstring(L, type->name);
+  lua_setfield(L, -2, "__name");
+  lua_pushlightuserdata(L, (void *)type);
+  lua_setfield(L, -2, TYPE_FIELD);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, type->tname);
 }
 
 void gr_obj_push(lua_State *L, gr_obj *o) {
