@@ -12,10 +12,13 @@ local support = require "support"
 local TIMEOUT = os.getenv("EXAMPLES_TIMEOUT") or "300"
 
 -- The examples the README and docs point at: each must be here and checked.
+-- (examples/deadlock.lua exits with status 2 by design: it has no .expected
+-- and spec/deadlock_spec.lua checks its report.)
 local REQUIRED = {
-  "counter_atomic_mutex", "counter_channel_owner", "goroutines_waitgroup",
-  "hello", "pingpong", "prime_sieve", "producer_consumer",
-  "rwmutex_readers_writers", "worker_pool",
+  "cancellation", "counter_atomic_mutex", "counter_channel_owner",
+  "goroutines_waitgroup", "hello", "pingpong", "prime_sieve",
+  "producer_consumer", "rate_limiter", "rwmutex_readers_writers",
+  "select_timeout", "worker_pool",
 }
 
 local function slurp(path)
