@@ -93,3 +93,30 @@ clean:
 	rm -rf build
 
 .PHONY: all deps test ctests asan tsan clean
+
+# -------------------------------------------------------------- benchmarks
+# make bench: every workload in bench/ under goroutine-lua and its Go twin,
+# alternately, BENCH_RUNS times each with BENCH_PROCS worker threads (see
+# bench/run.lua for the other knobs); the table goes to stdout and
+# bench/results/latest.{json,md}.  make bench-plot draws latest.json as
+# bench/results/latest.html.  Go (golang-go) is needed here only: it is not
+# a build or test dependency, and make deps does not install it.
+GO ?= go
+
+bench: all
+	@if ! command -v $(GO) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "bench: no Go toolchain: installing golang-go"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; \
+	  else \
+	    echo "bench: no Go toolchain: run 'sudo apt-get install golang-go' (or set GO=/path/to/go)" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+	BUILD=$(BUILD) GO=$(GO) LUA=$(LUA) sh bench/run.sh
+
+bench-plot:
+	@test -f bench/results/latest.json || { echo "bench-plot: no bench/results/latest.json: run make bench first" >&2; exit 1; }
+	$(LUA) bench/plot.lua bench/results/latest.json bench/results/latest.html
+
+.PHONY: bench bench-plot
