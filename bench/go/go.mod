@@ -1,0 +1,3 @@
+module goroutine-lua/bench
+
+go 1.19
