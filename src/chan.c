@@ -32,6 +32,7 @@
 
 struct gr_chan {
   gr_obj obj;
+  gr_runtime *rt;      /* the runtime it was made in */
   gr_lock lock;
   uint32_t cap;        /* buffer slots; 0 = unbuffered */
   uint32_t count;      /* buffered messages */
@@ -307,23 +308,8 @@ static int chan_range(lua_State *L) {
 /* ----------------------------------------------------------------- close */
 
 static int chan_close(lua_State *L) {
-  gr_chan *c = checkchan(L);
-  gr_waitq woken = {NULL, NULL};
-  gr_waiter *w;
-  gr_lock_acquire(&c->lock);
-  if (c->closed) {
-    gr_lock_release(&c->lock);
+  if (gr_chan_close(checkchan(L)) == GR_CLOSED)
     return luaL_error(L, "close of closed channel");
-  }
-  c->closed = 1;
-  while ((w = dequeue(&c->recvq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
-  while ((w = dequeue(&c->sendq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
-  gr_lock_release(&c->lock);
-  /* The woken senders raise 'send on closed channel': free their values. */
-  while ((w = gr_waitq_pop(&woken)) != NULL) {
-    gr_msg_free(&w->msg);
-    gr_ready(w->g);
-  }
   return 0;
 }
 
@@ -344,7 +330,7 @@ static int chan_cap(lua_State *L) {
   return 1;
 }
 
-gr_chan *gr_chan_new(uint32_t cap) {
+gr_chan *gr_chan_new(gr_runtime *rt, uint32_t cap) {
   gr_chan *c = (gr_chan *)calloc(1, sizeof *c);
   if (c && cap > 0 && !(c->buf = (gr_msg *)malloc((size_t)cap * sizeof(gr_msg)))) {
     free(c);
@@ -353,12 +339,14 @@ gr_chan *gr_chan_new(uint32_t cap) {
   if (c) {
     gr_obj_init(&c->obj, &chan_type);
     gr_lock_init(&c->lock);
+    c->rt = rt;
     c->cap = cap;
   }
   return c;
 }
 
 void gr_chan_push(lua_State *L, gr_chan *c) { gr_obj_push(L, &c->obj); }
+gr_runtime *gr_chan_runtime(gr_chan *c) { return c->rt; }
 void gr_chan_retain(gr_chan *c) { gr_obj_retain(&c->obj); }
 void gr_chan_release(gr_chan *c) { gr_obj_release(&c->obj); }
 long gr_chan_refs(gr_chan *c) { return atomic_load(&c->obj.refs); }
@@ -373,10 +361,123 @@ static int chan_new(lua_State *L) {
     if (!isint || cap < 0 || cap > (lua_Integer)(UINT32_MAX / sizeof(gr_msg)))
       return luaL_error(L, "makechan: size out of range");
   }
-  gr_chan *c = gr_chan_new((uint32_t)cap);
+  gr_chan *c = gr_chan_new(gr_getg(L)->rt, (uint32_t)cap);
   if (c == NULL) return luaL_error(L, "not enough memory");
   gr_chan_push(L, c);
   return 1;
+}
+
+/* ========================================================== host threads */
+
+/*
+** A host thread is not a goroutine: it waits on a gr_g of its own making
+** (host = 1: no deadlock accounting), parked on its condition variable.
+** On a timeout it takes its waiter back out of the queue, unless a waker
+** dequeued it first: then the operation happened, and it waits for the
+** wake-up that is on its way.
+*/
+static gr_g *host_g(gr_chan *c) {
+  gr_g *g = (gr_g *)calloc(1, sizeof *g);
+  if (g == NULL) return NULL;
+  g->rt = c->rt;
+  g->host = g->foreign = 1;
+  gr_lock_init(&g->tplock);
+  gr_cond_init(&g->tpcond);
+  g->w.g = g;
+  return g;
+}
+
+static void host_g_free(gr_g *g) {
+  gr_msg_free(&g->w.msg);
+  gr_lock_destroy(&g->tplock);
+  gr_cond_destroy(&g->tpcond);
+  free(g);
+}
+
+/* Called with c->lock held and g->w queued; returns 1 if a waker took the
+** waiter, 0 on timeout (waiter removed).  Releases c->lock. */
+static int host_wait(gr_chan *c, gr_g *g, double timeout) {
+  atomic_store(&g->threadparked, 1);
+  gr_lock_release(&c->lock);
+  double deadline = gr_now() + timeout;
+  gr_lock_acquire(&g->tplock);
+  while (!g->woken) {
+    if (timeout < 0) gr_cond_wait(&g->tpcond, &g->tplock);
+    else if (!gr_cond_waituntil(&g->tpcond, &g->tplock, deadline)) break;
+  }
+  int woken = g->woken;
+  gr_lock_release(&g->tplock);
+  if (woken) return 1;
+  gr_lock_acquire(&c->lock);
+  int queued = g->w.q != NULL;
+  if (queued) gr_waitq_remove(g->w.q, &g->w);
+  gr_lock_release(&c->lock);
+  if (queued) return 0;
+  gr_lock_acquire(&g->tplock);          /* taken: its wake-up is coming */
+  while (!g->woken) gr_cond_wait(&g->tpcond, &g->tplock);
+  gr_lock_release(&g->tplock);
+  return 1;
+}
+
+int gr_chan_host_send(gr_chan *c, gr_msg *m, double timeout) {
+  gr_g *wake;
+  gr_lock_acquire(&c->lock);
+  int r = send_locked(c, m, &wake);
+  if (r != 0 || timeout == 0) {
+    gr_lock_release(&c->lock);
+    if (wake) gr_ready(wake);
+    return r > 0 ? GR_OK : r < 0 ? GR_CLOSED : GR_TIMEOUT;
+  }
+  gr_g *g = host_g(c);
+  if (g == NULL) { gr_lock_release(&c->lock); return GR_ERROR; }
+  g->w.msg = *m;
+  gr_waitq_push(&c->sendq, &g->w);
+  int taken = host_wait(c, g, timeout);
+  int result = !taken ? GR_TIMEOUT : g->w.ok ? GR_OK : GR_CLOSED;
+  if (result == GR_OK) *m = (gr_msg)GR_MSG_EMPTY;
+  else { *m = g->w.msg; g->w.msg = (gr_msg)GR_MSG_EMPTY; }   /* back to the caller */
+  host_g_free(g);
+  return result;
+}
+
+int gr_chan_host_recv(gr_chan *c, gr_msg *m, double timeout) {
+  gr_g *wake;
+  gr_lock_acquire(&c->lock);
+  int r = recv_locked(c, m, &wake);
+  if (r != 0 || timeout == 0) {
+    gr_lock_release(&c->lock);
+    if (wake) gr_ready(wake);
+    return r > 0 ? GR_OK : r < 0 ? GR_CLOSED : GR_TIMEOUT;
+  }
+  gr_g *g = host_g(c);
+  if (g == NULL) { gr_lock_release(&c->lock); return GR_ERROR; }
+  gr_waitq_push(&c->recvq, &g->w);
+  int taken = host_wait(c, g, timeout);
+  int result = !taken ? GR_TIMEOUT : g->w.ok ? GR_OK : GR_CLOSED;
+  if (result == GR_OK) { *m = g->w.msg; g->w.msg = (gr_msg)GR_MSG_EMPTY; }
+  host_g_free(g);
+  return result;
+}
+
+int gr_chan_close(gr_chan *c) {
+  gr_waitq woken = {NULL, NULL};
+  gr_waiter *w;
+  gr_lock_acquire(&c->lock);
+  if (c->closed) {
+    gr_lock_release(&c->lock);
+    return GR_CLOSED;
+  }
+  c->closed = 1;
+  while ((w = dequeue(&c->recvq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
+  while ((w = dequeue(&c->sendq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
+  gr_lock_release(&c->lock);
+  /* Woken goroutine senders raise 'send on closed channel': free their
+  ** values (a host sender gets its value back instead). */
+  while ((w = gr_waitq_pop(&woken)) != NULL) {
+    if (!w->g->host) gr_msg_free(&w->msg);
+    gr_ready(w->g);
+  }
+  return GR_OK;
 }
 
 /* ================================================================ select */

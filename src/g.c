@@ -83,10 +83,20 @@ void gr_g_free(gr_g *g) {
 
 /* ------------------------------------------------------------ the state */
 
+/* Every goroutine's allocator: counts its bytes, enforces the limit. */
 static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  (void)ud; (void)osize;
-  if (nsize == 0) { free(ptr); return NULL; }
-  return realloc(ptr, nsize);
+  gr_g *g = (gr_g *)ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    free(ptr);
+    g->mem -= old;
+    return NULL;
+  }
+  size_t limit = g->rt->cfg.memlimit;
+  if (limit && nsize > old && g->mem + (nsize - old) > limit) return NULL;
+  void *p = realloc(ptr, nsize);
+  if (p) g->mem += nsize - old;
+  return p;
 }
 
 /* Open a new goroutine's state (runs protected: errors are out of memory). */
@@ -95,6 +105,7 @@ static int state_setup(lua_State *L) {
   lua_pushlightuserdata(L, g);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &gkey);
   gr_libs_setup(L);                 /* libraries open on first use */
+  if (g->rt->cfg.on_state) g->rt->cfg.on_state(g->rt->cfg.ud, L);
   return 0;
 }
 
@@ -138,24 +149,47 @@ static const char *error_text(lua_State *L) {
   return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
 }
 
-/* An error no one caught: Go's panic.  Print and end the program. */
-static void g_fail(gr_g *g) {
-  lua_State *L = g->L;
-  lua_xmove(g->co, L, 1);      /* calls are not allowed on a dead coroutine */
-  const char *msg = error_text(L);
-  luaL_traceback(L, g->co, msg, 0);
-  fflush(stdout);
-  fprintf(stderr, "goroutine %lld [error]:\n%s\n", (long long)g->id,
-          lua_tostring(L, -1));
-  fflush(stderr);
-  exit(1);
-}
-
-static void g_exit(gr_g *g) {
+static void g_finish(gr_g *g, const char *err) {
+  gr_done *done = g->done;
+  char *copy = err ? strdup(err) : NULL;
   atomic_store(&g->status, GR_G_DEAD);
   g_unlink(g->rt, g);
-  lua_close(g->L);   /* may run __gc: no runtime lock is held here */
+  if (g->L) lua_close(g->L);   /* may run __gc: no runtime lock is held here */
   gr_g_free(g);
+  if (done) {
+    gr_lock_acquire(&done->lock);
+    done->err = copy;
+    done->finished = 1;
+    gr_cond_signal(&done->cond);
+    gr_lock_release(&done->lock);
+  }
+}
+
+static void g_exit(gr_g *g) { g_finish(g, NULL); }
+
+/*
+** An error no one caught: Go's panic.  It goes to the host waiting for this
+** G (gr_dostring) or to the host's error handler, and the G ends; with
+** neither, it is printed and ends the program.
+*/
+static void g_fail(gr_g *g) {
+  lua_State *L = g->L;
+  if (g->co) lua_xmove(g->co, L, 1);   /* calls are not allowed on a dead coroutine */
+  const char *msg = error_text(L);
+  luaL_traceback(L, g->co ? g->co : L, msg, 0);
+  const char *report = lua_tostring(L, -1);
+  gr_runtime *rt = g->rt;
+  if (g->done) {
+    g_finish(g, report);
+  } else if (rt->cfg.on_error) {
+    rt->cfg.on_error(rt->cfg.ud, (long long)g->id, report);
+    g_finish(g, NULL);
+  } else {
+    fflush(stdout);
+    fprintf(stderr, "goroutine %lld [error]:\n%s\n", (long long)g->id, report);
+    fflush(stderr);
+    exit(1);
+  }
 }
 
 void gr_sched_afteryield(gr_m *m, gr_g *g);
@@ -168,6 +202,8 @@ void gr_g_execute(gr_m *m, gr_g *g) {
   if (!g->started) {
     g->started = 1;
     if (g->L == NULL && !g_makestate(g)) {
+      g->L = luaL_newstate();            /* to report it like any error */
+      if (g->L) { lua_pushliteral(g->L, "not enough memory"); g_fail(g); return; }
       fprintf(stderr, "goroutine %lld [error]:\nnot enough memory\n", (long long)g->id);
       exit(1);
     }
@@ -181,6 +217,7 @@ void gr_g_execute(gr_m *m, gr_g *g) {
     if (g->yieldwhy == GR_YIELD_NONE) {   /* coroutine.yield() in the body */
       lua_pushliteral(g->co, "attempt to yield from outside a coroutine");
       g_fail(g);
+      return;
     }
     gr_sched_afteryield(m, g);
   } else if (status == LUA_OK) {
@@ -192,9 +229,10 @@ void gr_g_execute(gr_m *m, gr_g *g) {
 
 /* ------------------------------------------------------------ spawning */
 
-int64_t gr_spawn(gr_runtime *rt, gr_msg *start) {
+int64_t gr_spawn(gr_runtime *rt, gr_msg *start, gr_done *done) {
   gr_g *g = gr_g_new(rt);
   if (g == NULL) { gr_msg_free(start); return -1; }
+  g->done = done;
   g->start = *start;
   *start = (gr_msg)GR_MSG_EMPTY;
   int64_t id = g->id;

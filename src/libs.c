@@ -34,9 +34,11 @@ static const char base_key = 'b';   /* registry: the base library is open */
 
 static void open_package(lua_State *L) {
   gr_runtime *rt = gr_getg(L)->rt;
-  /* The paths come from the main state: skip package's getenv calls. */
-  lua_pushboolean(L, 1);
-  lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  if (rt->path || rt->cpath) {
+    /* The paths come from the main state: skip package's getenv calls. */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
   luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
   if (rt->path) { lua_pushstring(L, rt->path); lua_setfield(L, -2, "path"); }
   if (rt->cpath) { lua_pushstring(L, rt->cpath); lua_setfield(L, -2, "cpath"); }

@@ -550,7 +550,7 @@ static gr_runtime *attach_runtime(lua_State *L, int procs) {
   static const int sigs[] = {
     SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH
   };
-  gr_config cfg;
+  gr_config cfg = {0};
   gr_runtime *rt;
   sigset_t block, old;
   size_t k;

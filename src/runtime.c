@@ -70,14 +70,42 @@ static int anchor_gc(lua_State *L) {
   return 0;
 }
 
-gr_runtime *gr_attach(lua_State *L, const gr_config *cfg) {
+/* A runtime with its threads started and no main goroutine yet. */
+static gr_runtime *runtime_new(const gr_config *cfg) {
   gr_runtime *rt = (gr_runtime *)calloc(1, sizeof *rt);
-  if (rt == NULL) { luaL_error(L, "not enough memory"); return NULL; }
+  if (rt == NULL) return NULL;
+  if (cfg) rt->cfg = *cfg;
   gr_lock_init(&rt->sched);
   gr_lock_init(&rt->allglock);
   atomic_init(&rt->nextid, 1);
-  rt->path = field_copy(L, "package", "path");
-  rt->cpath = field_copy(L, "package", "cpath");
+  gr_sched_init(rt, rt->cfg.procs > 0 ? rt->cfg.procs : procs_from_env());
+  gr_timers_start(rt);
+  gr_sysmon_start(rt);
+  return rt;
+}
+
+gr_runtime *gr_open(const gr_config *cfg) {
+  gr_runtime *rt = runtime_new(cfg);
+  if (rt) atomic_store(&rt->nextid, 2);    /* ids as if a main goroutine ran */
+  return rt;
+}
+
+void gr_close(gr_runtime *rt) {
+  if (rt) runtime_close(rt);
+}
+
+gr_runtime *gr_attach(lua_State *L, const gr_config *cfg) {
+  char *path = field_copy(L, "package", "path");
+  char *cpath = field_copy(L, "package", "cpath");
+  gr_runtime *rt = runtime_new(cfg);
+  if (rt == NULL) {
+    free(path);
+    free(cpath);
+    luaL_error(L, "not enough memory");
+    return NULL;
+  }
+  rt->path = path;
+  rt->cpath = cpath;
 
   gr_g *main = gr_g_new(rt);          /* id 1 */
   main->L = L;
@@ -94,11 +122,6 @@ gr_runtime *gr_attach(lua_State *L, const gr_config *cfg) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &anchor_key);
-
-  int procs = cfg && cfg->procs > 0 ? cfg->procs : procs_from_env();
-  gr_sched_init(rt, procs);
-  gr_timers_start(rt);
-  gr_sysmon_start(rt);
 
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   gr_open_module(L);

@@ -81,6 +81,9 @@ struct gr_g {
   lua_State *co;          /* coroutine running the body; NULL when foreign */
   atomic_int status;      /* enum gr_gstatus */
   int foreign;            /* runs on a host thread, never on a worker */
+  int host;               /* not a goroutine: a host thread in a C API call */
+  size_t mem;             /* bytes its state has allocated */
+  struct gr_done *done;   /* gr_dostring waits for this G's end, or NULL */
   int started;            /* body has been resumed once */
   int yieldwhy;           /* enum gr_yieldwhy, set just before yielding */
   const char *waitreason; /* "chan receive", "sync.Mutex.Lock", ... */
@@ -175,6 +178,8 @@ struct gr_runtime {
   gr_g *main;             /* the main goroutine (id 1) */
 
   char *path, *cpath;     /* package.path/cpath given to new goroutines */
+  gr_config cfg;          /* memlimit, on_error, on_state */
+  atomic_long nhostrefs;  /* channel references held by the host */
 
   struct gr_timers *timers;
   struct gr_sysmon *sysmon;
@@ -208,8 +213,17 @@ int gr_gosched(lua_State *L);
 /* Unlock helper for gr_park: arg is a gr_lock. */
 void gr_unlock_lock(void *lock);
 
-/* Start a new goroutine running the message 'start' (function + args). */
-int64_t gr_spawn(gr_runtime *rt, gr_msg *start);
+/* How a G ended, for a host waiting in gr_dostring. */
+typedef struct gr_done {
+  gr_lock lock;
+  gr_cond cond;
+  int finished;
+  char *err;              /* malloc'd message and traceback, or NULL */
+} gr_done;
+
+/* Start a new goroutine running the message 'start' (function + args);
+** done (or NULL) learns of its end.  Returns its id, -1 without memory. */
+int64_t gr_spawn(gr_runtime *rt, gr_msg *start, gr_done *done);
 
 /* The scheduler's side (sched.c). */
 void gr_sched_init(gr_runtime *rt, int nprocs);
@@ -253,12 +267,14 @@ int gr_after(lua_State *L, double seconds);
 int gr_tick(lua_State *L, double seconds);
 
 /* Objects (chan.c, sync.c): push constructors into the module table. */
-typedef struct gr_chan gr_chan;
 void gr_chan_open(lua_State *L);
-gr_chan *gr_chan_new(uint32_t cap);                 /* NULL: no memory */
-void gr_chan_push(lua_State *L, gr_chan *c);
+gr_chan *gr_chan_new(gr_runtime *rt, uint32_t cap);   /* NULL: no memory */
 /* Send without blocking from C: 1 sent (m taken), 0 full, -1 closed. */
 int gr_chan_offer(gr_chan *c, gr_msg *m);
+/* A host thread's blocking send/recv (embed.c): GR_OK, GR_TIMEOUT, GR_CLOSED. */
+int gr_chan_host_send(gr_chan *c, gr_msg *m, double timeout);
+int gr_chan_host_recv(gr_chan *c, gr_msg *m, double timeout);
+gr_runtime *gr_chan_runtime(gr_chan *c);
 void gr_chan_retain(gr_chan *c);
 void gr_chan_release(gr_chan *c);
 long gr_chan_refs(gr_chan *c);

@@ -620,8 +620,10 @@ void gr_set_waiting(gr_g *g) {
 }
 
 void gr_ready(gr_g *g) {
-  atomic_fetch_sub(&g->rt->nwaiting, 1);
-  atomic_fetch_add_explicit(&g->rt->nreadies, 1, memory_order_relaxed);
+  if (!g->host) {
+    atomic_fetch_sub(&g->rt->nwaiting, 1);
+    atomic_fetch_add_explicit(&g->rt->nreadies, 1, memory_order_relaxed);
+  }
   if (g->threadparked) {
     gr_lock_acquire(&g->tplock);
     g->woken = 1;

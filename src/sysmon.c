@@ -15,8 +15,9 @@
 ** workers can be joined.
 **
 ** Deadlock: every goroutine is parked (nwaiting == ngoroutines), no timer
-** is pending, and no goroutine was readied between two looks a tick apart
-** (nreadies unchanged): nothing is left that could wake any of them.
+** is pending, the host holds no channel (it could still send), and no
+** goroutine was readied between two looks a tick apart (nreadies
+** unchanged): nothing is left that could wake any of them.
 */
 #include <signal.h>
 #include <unistd.h>
@@ -58,7 +59,8 @@ static void dump_and_exit(gr_runtime *rt, const char *headline) {
 static void check_deadlock(gr_runtime *rt, gr_sysmon *s) {
   long ng = atomic_load(&rt->ngoroutines);
   long nw = atomic_load(&rt->nwaiting);
-  if (ng == 0 || nw < ng || atomic_load(&rt->stopping) || gr_timers_pending(rt) > 0) {
+  if (ng == 0 || nw < ng || atomic_load(&rt->stopping) ||
+      atomic_load(&rt->nhostrefs) > 0 || gr_timers_pending(rt) > 0) {
     s->suspect = 0;
     return;
   }

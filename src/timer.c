@@ -182,8 +182,9 @@ int gr_sleep(lua_State *L, double seconds) {
 /* goroutine.after(s) and goroutine.tick(s): a channel of capacity 1 that
 ** the timer thread sends goroutine.now() to. */
 static int channel_timer(lua_State *L, double delay, double period) {
-  gr_timers *t = gr_getg(L)->rt->timers;
-  gr_chan *c = gr_chan_new(1);
+  gr_runtime *rt = gr_getg(L)->rt;
+  gr_timers *t = rt->timers;
+  gr_chan *c = gr_chan_new(rt, 1);
   if (c == NULL) return luaL_error(L, "not enough memory");
   gr_chan_push(L, c);                    /* the handle's reference */
   gr_chan_retain(c);                     /* the timer's */

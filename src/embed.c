@@ -1,0 +1,241 @@
+/*
+** embed.c — the host side of the public API (goroutine.h): running Lua
+** code as goroutines from C, and channels used from host threads.
+**
+** A host thread has no lua_State of the runtime's, yet values cross only
+** as codec messages, which are made and read by a state.  Each call that
+** needs one makes a small scratch state for the moment (a bare state costs
+** about 2 µs), so host calls share nothing and any thread may make them.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <lualib.h>
+#include <lauxlib.h>
+#include "runtime.h"
+#include "obj.h"
+
+/* ------------------------------------------------------------- values */
+
+void gr_value_free(gr_value *v) {
+  if (v == NULL) return;
+  if (v->type == GR_STRING) free(v->u.string.ptr);
+  if (v->type == GR_CHANNEL) gr_chan_unref(v->u.channel);
+  v->type = GR_NIL;
+}
+
+static void push_value(lua_State *L, const gr_value *v) {
+  switch (v ? v->type : GR_NIL) {
+    case GR_BOOLEAN: lua_pushboolean(L, v->u.boolean); break;
+    case GR_INTEGER: lua_pushinteger(L, (lua_Integer)v->u.integer); break;
+    case GR_NUMBER: lua_pushnumber(L, (lua_Number)v->u.number); break;
+    case GR_STRING: lua_pushlstring(L, v->u.string.ptr, v->u.string.len); break;
+    case GR_CHANNEL: gr_chan_push(L, v->u.channel); break;
+    default: lua_pushnil(L); break;
+  }
+}
+
+/* The value at the top of L as a C-level value; 0 if it is none. */
+static int to_value(lua_State *L, gr_value *v) {
+  switch (lua_type(L, -1)) {
+    case LUA_TNIL: v->type = GR_NIL; return 1;
+    case LUA_TBOOLEAN: v->type = GR_BOOLEAN; v->u.boolean = lua_toboolean(L, -1); return 1;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, -1)) {
+        v->type = GR_INTEGER;
+        v->u.integer = (long long)lua_tointeger(L, -1);
+      } else {
+        v->type = GR_NUMBER;
+        v->u.number = (double)lua_tonumber(L, -1);
+      }
+      return 1;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, -1, &len);
+      char *copy = (char *)malloc(len + 1);
+      if (copy == NULL) return 0;
+      memcpy(copy, s, len + 1);
+      v->type = GR_STRING;
+      v->u.string.ptr = copy;
+      v->u.string.len = len;
+      return 1;
+    }
+    case LUA_TUSERDATA:
+      if ((v->u.channel = gr_chan_get(L, -1)) == NULL) return 0;
+      v->type = GR_CHANNEL;
+      return 1;
+    default: return 0;
+  }
+}
+
+/* ------------------------------------------------------ scratch states */
+
+/* Encode the 'n' values at the top of L as one message, protected; they
+** stay where they are.  On failure returns 0 with the error message
+** pushed. */
+static int encode_call(lua_State *L) {
+  gr_msg *m = (gr_msg *)lua_touserdata(L, 1);
+  int kind = (int)lua_tointeger(L, 2);
+  gr_encode(L, 3, lua_gettop(L) - 2, (enum gr_encode_kind)kind, m);
+  return 0;
+}
+
+static int encode_protected(lua_State *L, int n, enum gr_encode_kind kind, gr_msg *m) {
+  int first = lua_gettop(L) - n + 1;
+  lua_pushcfunction(L, encode_call);
+  lua_pushlightuserdata(L, m);
+  lua_pushinteger(L, kind);
+  for (int i = 0; i < n; i++) lua_pushvalue(L, first + i);
+  return lua_pcall(L, 2 + n, 0, 0) == LUA_OK;
+}
+
+static int decode_call(lua_State *L) {
+  gr_msg *m = (gr_msg *)lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  return gr_decode(L, m);
+}
+
+/* Push the value of m onto L (m is freed); 0 with the error on top. */
+static int decode_protected(lua_State *L, gr_msg *m) {
+  lua_pushcfunction(L, decode_call);
+  lua_pushlightuserdata(L, m);
+  int ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
+  gr_msg_free(m);
+  return ok;
+}
+
+static char *copy_error(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  return strdup(msg ? msg : "(error object is not a string)");
+}
+
+/* ---------------------------------------------------------- running Lua */
+
+/* Compile code (or the file at path) in a scratch state and start it. */
+static long long start_chunk(gr_runtime *rt, const char *code, const char *name,
+                             const char *path, const gr_value *args, int nargs,
+                             gr_done *done, char **err) {
+  if (err) *err = NULL;
+  lua_State *S = luaL_newstate();
+  if (S == NULL) {
+    if (err) *err = strdup("not enough memory");
+    return -1;
+  }
+  int status = path ? luaL_loadfile(S, path)
+                    : luaL_loadbuffer(S, code, strlen(code), name ? name : "=(host)");
+  gr_msg start = GR_MSG_EMPTY;
+  if (status == LUA_OK) {
+    for (int i = 0; i < nargs; i++) push_value(S, &args[i]);
+    if (!encode_protected(S, nargs + 1, GR_ENCODE_GOCALL, &start)) status = LUA_ERRRUN;
+  }
+  if (status != LUA_OK) {
+    if (err) *err = copy_error(S);
+    lua_close(S);
+    return -1;
+  }
+  lua_close(S);
+  long long id = (long long)gr_spawn(rt, &start, done);
+  if (id < 0 && err) *err = strdup("not enough memory");
+  return id;
+}
+
+static int run_and_wait(gr_runtime *rt, const char *code, const char *name,
+                        const char *path, char **err) {
+  gr_done done;
+  memset(&done, 0, sizeof done);
+  gr_lock_init(&done.lock);
+  gr_cond_init(&done.cond);
+  int result = GR_ERROR;
+  if (start_chunk(rt, code, name, path, NULL, 0, &done, err) >= 0) {
+    gr_lock_acquire(&done.lock);
+    while (!done.finished) gr_cond_wait(&done.cond, &done.lock);
+    gr_lock_release(&done.lock);
+    result = done.err ? GR_ERROR : GR_OK;
+    if (err) *err = done.err; else free(done.err);
+  }
+  gr_cond_destroy(&done.cond);
+  gr_lock_destroy(&done.lock);
+  return result;
+}
+
+int gr_dostring(gr_runtime *rt, const char *code, const char *name, char **err) {
+  return run_and_wait(rt, code, name, NULL, err);
+}
+
+int gr_dofile(gr_runtime *rt, const char *path, char **err) {
+  return run_and_wait(rt, NULL, NULL, path, err);
+}
+
+long long gr_go(gr_runtime *rt, const char *code, const char *name,
+                const gr_value *args, int nargs, char **err) {
+  return start_chunk(rt, code, name, NULL, args, nargs, NULL, err);
+}
+
+/* ------------------------------------------------------------ channels */
+
+gr_chan *gr_chan_make(gr_runtime *rt, size_t cap) {
+  if (cap > UINT32_MAX / sizeof(gr_msg)) return NULL;
+  gr_chan *c = gr_chan_new(rt, (uint32_t)cap);
+  if (c) {
+    gr_chan_retain(c);
+    atomic_fetch_add(&rt->nhostrefs, 1);
+  }
+  return c;
+}
+
+gr_chan *gr_chan_get(lua_State *L, int idx) {
+  gr_obj *o = gr_obj_test(L, idx);
+  if (o == NULL || strcmp(o->type->name, "channel") != 0) return NULL;
+  gr_chan *c = (gr_chan *)o;
+  gr_chan_retain(c);
+  atomic_fetch_add(&gr_chan_runtime(c)->nhostrefs, 1);
+  return c;
+}
+
+void gr_chan_unref(gr_chan *c) {
+  if (c == NULL) return;
+  atomic_fetch_sub(&gr_chan_runtime(c)->nhostrefs, 1);
+  gr_chan_release(c);
+}
+
+int gr_chan_send(gr_chan *c, const gr_value *v, double timeout) {
+  lua_State *S = luaL_newstate();
+  if (S == NULL) return GR_ERROR;
+  gr_msg m = GR_MSG_EMPTY;
+  push_value(S, v);
+  int ok = encode_protected(S, 1, GR_ENCODE_VALUE, &m);
+  lua_close(S);
+  if (!ok) return GR_ERROR;
+  int r = gr_chan_host_send(c, &m, timeout);
+  gr_msg_free(&m);               /* empty unless it was not sent */
+  return r;
+}
+
+int gr_chan_recv(gr_chan *c, gr_value *v, double timeout) {
+  gr_msg m = GR_MSG_EMPTY;
+  v->type = GR_NIL;
+  int r = gr_chan_host_recv(c, &m, timeout);
+  if (r != GR_OK) return r;
+  lua_State *S = luaL_newstate();
+  if (S == NULL) { gr_msg_free(&m); return GR_ERROR; }
+  int ok = decode_protected(S, &m) && to_value(S, v);
+  lua_close(S);
+  return ok ? GR_OK : GR_ERROR;
+}
+
+int gr_chan_sendlua(gr_chan *c, lua_State *L, int idx, double timeout) {
+  gr_msg m = GR_MSG_EMPTY;
+  lua_pushvalue(L, idx);
+  int ok = encode_protected(L, 1, GR_ENCODE_VALUE, &m);
+  lua_remove(L, ok ? -1 : -2);       /* the copy; the reason stays on L */
+  if (!ok) return GR_ERROR;
+  int r = gr_chan_host_send(c, &m, timeout);
+  gr_msg_free(&m);
+  return r;
+}
+
+int gr_chan_recvlua(gr_chan *c, lua_State *L, double timeout) {
+  gr_msg m = GR_MSG_EMPTY;
+  int r = gr_chan_host_recv(c, &m, timeout);
+  if (r != GR_OK) return r;
+  return decode_protected(L, &m) ? GR_OK : GR_ERROR;
+}
