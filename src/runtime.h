@@ -143,8 +143,8 @@ struct gr_m {
   double asked_at;        /* when sysmon last asked its G to yield */
   gr_cond park;           /* idle M waits here for nextp */
   int spinning;
-  int joined;              /* gr_sched_stop has joined its thread */
-  int retired;             /* a spare M that found itself idle: exited */
+  int joining;             /* someone has joined or is joining its thread */
+  int retired;             /* a spare M that found itself idle: exiting */
   uint64_t rand;          /* steal order */
 };
 
@@ -229,6 +229,7 @@ int64_t gr_spawn(gr_runtime *rt, gr_msg *start, gr_done *done);
 void gr_sched_init(gr_runtime *rt, int nprocs);
 void gr_sched_stop(gr_runtime *rt);        /* stop and join every worker */
 void gr_sched_free(gr_runtime *rt);        /* then free them */
+void gr_sched_reap(gr_runtime *rt);        /* join retired spare Ms */
 /* sysmon: m has been inside one C call too long; give its P to another
 ** M so the other goroutines keep running.  Under rt->sched. */
 gr_p *gr_sched_takep(gr_runtime *rt, gr_m *m);

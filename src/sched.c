@@ -217,6 +217,15 @@ static void stop_spinning(gr_m *m) {
   }
 }
 
+/* A spinning M found work.  If it was the last spinner, start another:
+** there may be more work than this M can take (Go's resetspinning). */
+static void found_work(gr_m *m) {
+  if (m->spinning) {
+    m->spinning = 0;
+    if (atomic_fetch_sub(&m->rt->nmspinning, 1) == 1) wakep(m->rt);
+  }
+}
+
 /* Under rt->sched: put p on the idle list, or hand it to an M that came
 ** back from a blocking wait and needs one. */
 static void pidle_put(gr_runtime *rt, gr_p *p) {
@@ -280,14 +289,14 @@ top:
       gr_lock_acquire(&rt->sched);
       g = globq_get(rt, p);
       gr_lock_release(&rt->sched);
-      if (g) { stop_spinning(m); return g; }
+      if (g) { found_work(m); return g; }
     }
     if (!m->spinning) {
       m->spinning = 1;
       atomic_fetch_add(&rt->nmspinning, 1);
     }
     g = steal_work(m, round == SPIN_ROUNDS - 1);
-    if (g) { stop_spinning(m); return g; }
+    if (g) { found_work(m); return g; }
     if (atomic_load(&rt->stopping)) return NULL;
     sched_yield();
   }
@@ -297,7 +306,7 @@ top:
   if (atomic_load(&rt->gqlen) > 0) {
     g = globq_get(rt, p);
     gr_lock_release(&rt->sched);
-    stop_spinning(m);
+    found_work(m);
     return g;
   }
   pidle_put(rt, p);
@@ -324,6 +333,7 @@ idle:
   gr_lock_acquire(&rt->sched);
   if (rt->nmidle >= atomic_load(&rt->nprocs)) {   /* enough idle: retire */
     m->retired = 1;
+    rt->nm--;
     gr_lock_release(&rt->sched);
     return NULL;
   }
@@ -347,7 +357,7 @@ static void *m_main(void *arg) {
   tls_m = m;
   gr_g *g;
   while ((g = findrunnable(m)) != NULL) {
-    stop_spinning(m);
+    found_work(m);
     atomic_store(&m->preempt, 0);
     atomic_store(&m->p->status, GR_P_RUNNING);
     gr_g_execute(m, g);
@@ -450,14 +460,30 @@ void gr_sched_stop(gr_runtime *rt) {
   ** preempting the Gs still running until they have all stopped. */
   for (;;) {
     gr_m *m = rt->allm;
-    while (m && m->joined) m = m->allnext;
+    while (m && m->joining) m = m->allnext;
     if (m == NULL) break;
+    m->joining = 1;
     gr_lock_release(&rt->sched);
     gr_thread_join(m->thread);
     gr_lock_acquire(&rt->sched);
-    m->joined = 1;
   }
   gr_lock_release(&rt->sched);
+}
+
+/* sysmon: join the spare Ms that retired (their structs stay on allm,
+** freed with the runtime). */
+void gr_sched_reap(gr_runtime *rt) {
+  gr_m *done[8];
+  int n = 0;
+  gr_lock_acquire(&rt->sched);
+  for (gr_m *m = rt->allm; m && n < 8; m = m->allnext) {
+    if (m->retired && !m->joining) {
+      m->joining = 1;
+      done[n++] = m;
+    }
+  }
+  gr_lock_release(&rt->sched);
+  for (int i = 0; i < n; i++) gr_thread_join(done[i]->thread);
 }
 
 /* After gr_sched_stop and the monitor's end: free Ms and Ps. */
@@ -660,5 +686,6 @@ void gr_sched_afteryield(gr_m *m, gr_g *g) {
     gr_lock_acquire(&rt->sched);
     globq_push(rt, g);
     gr_lock_release(&rt->sched);
+    wakep(rt);
   }
 }

@@ -40,11 +40,11 @@ typedef struct gr_sysmon {
   unsigned long suspect_readies;
 } gr_sysmon;
 
-static volatile sig_atomic_t sigquit_pending;   /* signals are per process */
+static atomic_int sigquit_pending;   /* signals are per process; lock-free */
 
 static void on_sigquit(int sig) {
   (void)sig;
-  sigquit_pending = 1;
+  atomic_store(&sigquit_pending, 1);
 }
 
 /* Stop starting goroutines, print them all, end the program with status 2. */
@@ -178,8 +178,9 @@ static void *sysmon_main(void *arg) {
     gr_cond_waituntil(&s->cond, &s->lock, gr_now() + tick);
     if (s->stop) break;
     gr_lock_release(&s->lock);
-    if (sigquit_pending) dump_and_exit(rt, "SIGQUIT: quit");
+    if (atomic_load(&sigquit_pending)) dump_and_exit(rt, "SIGQUIT: quit");
     tick = check_workers(rt, gr_now()) || atomic_load(&rt->stopping) ? TICK : IDLE_TICK;
+    gr_sched_reap(rt);
     check_deadlock(rt, s);
     gr_lock_acquire(&s->lock);
   }
