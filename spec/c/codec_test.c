@@ -5,8 +5,8 @@
 **       src/codec.c src/obj.c spec/c/codec_test.c \
 **       $(pkg-config --cflags --libs lua5.4) -lm -o build/codec_test
 **
-** Add -DCOUNT_MALLOC -Wl,--wrap=malloc,--wrap=realloc,--wrap=calloc to also
-** check that small messages cost no malloc in the codec.
+** Built without a sanitizer it also checks that small messages cost no
+** malloc in the codec, and that a malloc failing is a clean Lua error.
 **
 ** State A is the sender, B the receiver.  Both have the standard libraries,
 ** a small package.loaded.goroutine (a light C function and a C closure whose
@@ -14,11 +14,16 @@
 **   send(...)    encode the arguments as one channel message (queued)
 **   gosend(...)  the same as a go() call: "function", "argument #1", ...
 **   recv()       decode the oldest queued message, free it, return its values
+**                (gr_decode_free: freed even when decoding raises)
 **   msglen()     len and nobjs of the newest queued message
 **   pending()    messages queued
 **   newobj()     a new dummy handle (h:refs() is its reference count)
 **   live()       dummy objects alive
 **   allocs(), mallocs()   Lua allocations in A, codec mallocs (-1: not counted)
+**   failmalloc(n) the n-th malloc from now fails (0: none; false if not
+**                counted)
+**   memlimit(n)  this state's allocator fails past n more bytes (nil: none)
+**   goroutine.register  gr_codec_register
 ** Each test runs a chunk in A, then one in B; a test passes when both run
 ** without error and no message is left in the queue.
 */
@@ -31,27 +36,58 @@
 #include "../../src/codec.h"
 #include "../../src/obj.h"
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 /* ------------------------------------------------------- malloc counting */
 
+/* Without a sanitizer (which owns malloc), this program's own malloc,
+** calloc and realloc count the calls and can be told to fail; the two Lua
+** states allocate through glibc's entry points, so what is counted is the
+** codec's. */
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+static long nmallocs = 0;
+static long failat = 0;      /* > 0: the failat-th call from now fails */
+static int fail_now(void) {
+  nmallocs++;
+  return failat > 0 && --failat == 0;
+}
+void *malloc(size_t n) { return fail_now() ? NULL : __libc_malloc(n); }
+void *calloc(size_t n, size_t m) { return fail_now() ? NULL : __libc_calloc(n, m); }
+void *realloc(void *p, size_t n) { return fail_now() ? NULL : __libc_realloc(p, n); }
+#define sys_realloc __libc_realloc
+#else
 static long nmallocs = -1;
-
-#ifdef COUNT_MALLOC
-void *__real_malloc(size_t n);
-void *__real_realloc(void *p, size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__wrap_malloc(size_t n) { nmallocs++; return __real_malloc(n); }
-void *__wrap_realloc(void *p, size_t n) { nmallocs++; return __real_realloc(p, n); }
-void *__wrap_calloc(size_t n, size_t m) { nmallocs++; return __real_calloc(n, m); }
+static long failat = 0;
+#define sys_realloc realloc
 #endif
 
-/* Lua allocations of state A */
-static long nallocs;
+/* The states' allocator: counts allocations, and refuses to go past a limit
+** of bytes in use (0: none). */
+typedef struct mem { long allocs; size_t used, limit; } mem;
+static mem mem_a, mem_b;
 
-static void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  (void)ud; (void)osize;
-  if (nsize == 0) { free(ptr); return NULL; }
-  nallocs++;
-  return realloc(ptr, nsize);
+static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  mem *m = (mem *)ud;
+  size_t old = ptr != NULL ? osize : 0;
+  void *np;
+  if (nsize == 0) {
+    free(ptr);
+    m->used -= old;
+    return NULL;
+  }
+  if (m->limit > 0 && nsize > old && m->used + (nsize - old) > m->limit)
+    return NULL;
+  np = sys_realloc(ptr, nsize);
+  if (np != NULL) {
+    m->allocs++;
+    m->used += nsize - old;
+  }
+  return np;
 }
 
 /* ------------------------------------------------------------ dummy objs */
@@ -109,14 +145,14 @@ static int l_send(lua_State *L) { return do_send(L, GR_ENCODE_VALUE); }
 static int l_gosend(lua_State *L) { return do_send(L, GR_ENCODE_GOCALL); }
 
 static int l_recv(lua_State *L) {
-  gr_msg m;
+  gr_msg *m;
   int n;
   if (qhead == qtail) return luaL_error(L, "queue empty");
-  m = queue[qhead++];
+  m = &queue[qhead++];
   if (qhead == qtail) qhead = qtail = 0;
   lua_settop(L, 0);
-  n = gr_decode(L, &m);
-  gr_msg_free(&m);
+  n = gr_decode_free(L, m);
+  if (m->len != 0 || m->nobjs != 0) return luaL_error(L, "message not emptied");
   return n;
 }
 
@@ -132,8 +168,23 @@ static int l_pending(lua_State *L) {
   return 1;
 }
 
-static int l_allocs(lua_State *L) { lua_pushinteger(L, nallocs); return 1; }
+static int l_allocs(lua_State *L) { lua_pushinteger(L, mem_a.allocs); return 1; }
 static int l_mallocs(lua_State *L) { lua_pushinteger(L, nmallocs); return 1; }
+
+static int l_failmalloc(lua_State *L) {
+  failat = (long)luaL_checkinteger(L, 1);
+  lua_pushboolean(L, nmallocs >= 0);
+  return 1;
+}
+
+static int l_memlimit(lua_State *L) {
+  void *ud;
+  mem *m;
+  lua_getallocf(L, &ud);
+  m = (mem *)ud;
+  m->limit = lua_isnoneornil(L, 1) ? 0 : m->used + (size_t)luaL_checkinteger(L, 1);
+  return 0;
+}
 
 static int l_lightud(lua_State *L) {
   lua_pushlightuserdata(L, (void *)&nlive);
@@ -201,13 +252,14 @@ static const char prelude[] =
   "  return true\n"
   "end\n";
 
-static lua_State *new_state(const char *name, int counting) {
-  lua_State *L = counting ? lua_newstate(count_alloc, NULL) : luaL_newstate();
+static lua_State *new_state(const char *name, mem *m) {
+  lua_State *L = lua_newstate(state_alloc, m);
   static const luaL_Reg globals[] = {
     {"send", l_send}, {"gosend", l_gosend}, {"recv", l_recv},
     {"msglen", l_msglen}, {"pending", l_pending}, {"newobj", l_newobj},
     {"live", l_live}, {"allocs", l_allocs}, {"mallocs", l_mallocs},
     {"lightud", l_lightud}, {"plainud", l_plainud}, {"extra", l_extra},
+    {"failmalloc", l_failmalloc}, {"memlimit", l_memlimit},
     {NULL, NULL}
   };
   int i;
@@ -226,6 +278,8 @@ static lua_State *new_state(const char *name, int counting) {
   lua_pushstring(L, name);
   lua_pushcclosure(L, g_tag, 1);
   lua_setfield(L, -2, "tag");
+  lua_pushcfunction(L, gr_codec_register);
+  lua_setfield(L, -2, "register");
   lua_pushvalue(L, -1);
   lua_setglobal(L, "goroutine");
   lua_setfield(L, -2, "goroutine");
@@ -284,9 +338,10 @@ static void check(const char *name, int ok, const char *why) {
 /* ------------------------------------------------------- C-level checks */
 
 static const gr_msg *decoding;
+static int decoding_data;   /* decode with gr_decode_data */
 
 static int l_decode(lua_State *L) {
-  return gr_decode(L, decoding);
+  return decoding_data ? gr_decode_data(L, decoding) : gr_decode(L, decoding);
 }
 
 /* Decode m in B under pcall: LUA_OK or the error status.  On error, the
@@ -341,6 +396,7 @@ static void corrupt_case(const char *name, const char *bytes, size_t len) {
 }
 
 static void corrupt_tests(void) {
+  (void)luaL_dostring(B, "goroutine.register('p', function(v) return {v} end)");
   corrupt_case("corrupt: unknown tag", "\x20", 1);
   corrupt_case("corrupt: unknown tag 0x7f", "\x7f", 1);
   corrupt_case("corrupt: string past the end", "\x45" "ab", 3);
@@ -352,8 +408,18 @@ static void corrupt_tests(void) {
   corrupt_case("corrupt: int64 cut", "\x06\x01\x02\x03", 4);
   corrupt_case("corrupt: float cut", "\x07\x01\x02\x03\x04\x05\x06\x07", 8);
   corrupt_case("corrupt: ref with no table", "\x0d\x01", 2);
-  corrupt_case("corrupt: ref ahead", "\x09\x00\x01\x81\x0d\x02", 6);
-  corrupt_case("corrupt: ref zero", "\x09\x01\x00\x0d\x00", 5);
+  corrupt_case("corrupt: ref ahead", "\x12\x01\x02\x09\x00\x01\x81\x0d\x02", 9);
+  corrupt_case("corrupt: ref zero", "\x12\x01\x01\x09\x01\x00\x0d\x00", 8);
+  corrupt_case("corrupt: ref to an id not shared", "\x09\x01\x00\x0d\x01", 5);
+  corrupt_case("corrupt: ref to an id not shared, another one is",
+               "\x12\x01\x02\x09\x02\x00\x09\x00\x00\x0d\x01", 11);
+  corrupt_case("corrupt: shared list empty", "\x12\x00\x81", 3);
+  corrupt_case("corrupt: shared list past the end", "\x12\x03\x01\x01", 4);
+  corrupt_case("corrupt: shared id zero", "\x12\x01\x00\x09\x00\x00", 6);
+  corrupt_case("corrupt: shared id huge", "\x12\x01\xff\xff\xff\xff\x0f\x81", 8);
+  corrupt_case("corrupt: shared list not first", "\x81\x12\x01\x01\x09\x00\x00", 7);
+  corrupt_case("corrupt: ref to a user value being decoded",
+               "\x12\x01\x01\x11\x01p\x0d\x01", 8);
   corrupt_case("corrupt: table narr too big", "\x09\xff\xff\xff\xff\x0f\x00", 7);
   corrupt_case("corrupt: table nrec too big", "\x09\x00\x7f\x81\x81", 5);
   corrupt_case("corrupt: table cut", "\x09\x02\x00\x81", 4);
@@ -374,7 +440,7 @@ static void corrupt_tests(void) {
   corrupt_case("corrupt: function bytecode cut",
                "\x0b\x04\x00\x00\x00\x1bLua", 9);
   {
-    /* nested deeper than the limit */
+    /* nested deeper than the limit (decoded without C recursion) */
     size_t n = GR_CODEC_MAXDEPTH + 1, i;
     char *b = (char *)malloc(3 * n);
     for (i = 0; i < n; i++) { b[3*i] = 0x09; b[3*i+1] = 1; b[3*i+2] = 0; }
@@ -559,6 +625,52 @@ static void c_tests(void) {
     lua_gc(A, LUA_GCCOLLECT, 0);
     check("the object dies with its last reference", nlive == 0, "alive");
   }
+  /* gr_decode_data: no bytecode, no handles */
+  {
+    char err[256];
+    int st;
+    lua_settop(B, 0);
+    encode_in_a("return 1, {2, 'three'}", &m);
+    check("decode_data: plain values decode",
+          gr_decode_data(B, &m) == 2 && lua_istable(B, 2), "wrong values");
+    lua_settop(B, 0);
+    gr_msg_free(&m);
+    encode_in_a("return {f = function() return 1 end}", &m);
+    decoding_data = 1;
+    st = decode_in_b(&m, err, sizeof err);
+    check("decode_data: a Lua function is refused",
+          st != LUA_OK && strcmp(err, "goroutine: corrupt message") == 0, err);
+    decoding_data = 0;
+    check("... which gr_decode takes", decode_in_b(&m, NULL, 0) == LUA_OK,
+          "not decoded");
+    gr_msg_free(&m);
+    lua_settop(A, 0);
+    l_newobj(A);
+    gr_encode(A, 1, 1, GR_ENCODE_VALUE, &m);
+    lua_settop(A, 0);
+    decoding_data = 1;
+    st = decode_in_b(&m, err, sizeof err);
+    decoding_data = 0;
+    check("decode_data: a message with handles is refused",
+          st != LUA_OK && strcmp(err, "goroutine: corrupt message") == 0, err);
+    gr_msg_free(&m);
+    lua_gc(A, LUA_GCCOLLECT, 0);
+    check("... and its object is freed", nlive == 0, "alive");
+  }
+  /* gr_decode_free on an inline message, and on a failing one */
+  {
+    lua_settop(A, 0);
+    lua_pushinteger(A, 7);
+    gr_encode(A, 1, 1, GR_ENCODE_VALUE, &m);
+    lua_settop(A, 0);
+    lua_settop(B, 0);
+    check("decode_free: an inline message",
+          gr_decode_free(B, &m) == 1 && lua_tointeger(B, 1) == 7 &&
+          m.len == 0 && m.nobjs == 0, "wrong");
+    lua_settop(B, 0);
+  }
+  printf("  (malloc counting %s)\n",
+         nmallocs >= 0 ? "on" : "off: a sanitizer owns malloc");
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -566,8 +678,8 @@ static void c_tests(void) {
 static void lua_tests(void);
 
 int main(void) {
-  A = new_state("A", 1);
-  B = new_state("B", 0);
+  A = new_state("A", &mem_a);
+  B = new_state("B", &mem_b);
   lua_tests();
   c_tests();
   corrupt_tests();
@@ -764,26 +876,49 @@ static void lua_tests(void) {
        "local mt = setmetatable({}, base) mt.__index = mt\n"
        "send(setmetatable({}, mt))",
        "eq(recv().kind, 'base')");
-  test("nesting up to the limit",
+  test("nesting 100,000 deep crosses, through fields, keys, metatables",
        "local t = {} local c = t\n"
-       "for i = 2, 200 do c.a = {} c = c.a end c.v = 'bottom'\n"
-       "send(t)",
-       "local c = recv() for i = 2, 200 do c = c.a end eq(c.v, 'bottom')");
-  test("nesting deeper than the limit is an error",
+       "for i = 2, 100000 do c.a = {} c = c.a end c.v = 'bottom'\n"
+       "local k = {} c = k\n"
+       "for i = 2, 100000 do c[1] = {} c = c[1] end c[1] = 'key bottom'\n"
+       "local m = {} c = m\n"
+       "for i = 2, 100000 do local n = {} setmetatable(c, {__index = n}) c = n end\n"
+       "c.v = 'mt bottom'\n"
+       "send(t, {[k] = true}, m)",
+       "local t, kt, m = recv()\n"
+       "local c = t for i = 2, 100000 do c = c.a end eq(c.v, 'bottom')\n"
+       "c = next(kt) for i = 2, 100000 do c = c[1] end eq(c[1], 'key bottom')\n"
+       "c = m for i = 2, 100000 do c = getmetatable(c).__index end\n"
+       "eq(c.v, 'mt bottom')");
+  test("the limit of " STR(GR_CODEC_MAXDEPTH) " levels holds both ways",
        "local t = {} local c = t\n"
-       "for i = 2, 201 do c.a = {} c = c.a end\n"
+       "for i = 2, " STR(GR_CODEC_MAXDEPTH) " do c.a = {} c = c.a end c.v = 'bottom'\n"
+       "send(t)\n"
+       "c.a = {}\n"
        "local e = errmsg(send, t)\n"
-       "eq(e, 'cannot send value: nesting deeper than 200 at value' ..\n"
-       "  string.rep('.a', 200))\n"
-       "eq(pending(), 0)\n"
-       "local deep = {} c = deep for i = 1, 100000 do c[1] = {} c = c[1] end\n"
+       "assert(e:find('^cannot send value: nesting deeper than " STR(GR_CODEC_MAXDEPTH)
+       " at value' .. string.rep('%.a', 100)), e)\n"
+       "assert(#e < 400 and e:sub(-3) == '...', 'path not cut: ' .. #e)\n"
+       "eq(pending(), 1)\n"
+       "local deep = {} c = deep for i = 1, 300000 do c[1] = {} c = c[1] end\n"
        "e = errmsg(send, {x = deep})\n"
-       "assert(e:find('^cannot send value: nesting deeper than 200 at value.x%[1%]'), e)\n"
-       "local f = function() return t end\n"
-       "for i = 1, 250 do local g = f; f = function() return g end end\n"
-       "e = errmsg(send, f)\n"
-       "assert(e:find('^cannot send value: nesting deeper than 200 at upvalue'), e)",
-       NULL);
+       "assert(e:find('^cannot send value: nesting deeper than " STR(GR_CODEC_MAXDEPTH)
+       " at value.x%[1%]%[1%]'), e)\n"
+       "eq(pending(), 1)",
+       "local c = recv() for i = 2, " STR(GR_CODEC_MAXDEPTH) " do c = c.a end\n"
+       "eq(c.v, 'bottom')");
+  test("functions nested through upvalues: deep ones cross, too deep ones are refused",
+       "local f = function() return 0 end\n"
+       "for i = 1, 5000 do local g = f; f = function() return g() + 1 end end\n"
+       "send(f)\n"
+       "local t = {}\n"
+       "local h = function() return t end\n"
+       "for i = 1, " STR(GR_CODEC_MAXDEPTH) " do local g = h; h = function() return g end end\n"
+       "local e = errmsg(send, h)\n"
+       "assert(e:find(\"^cannot send value: nesting deeper than " STR(GR_CODEC_MAXDEPTH)
+       " at upvalue 'g' of upvalue 'g' of\"), e)\n"
+       "eq(pending(), 1)",
+       "local f = recv() eq(f(), 5000)");
 
   /* -------------------------------------------------------- functions */
   test("a Lua function with upvalues",
@@ -976,5 +1111,130 @@ static void lua_tests(void) {
   test("the whole of _G does not cross",
        "local e = errmsg(send, _G)\n"
        "assert(e:find('^cannot send [^\\n]* at value%.'), e)",
+       NULL);
+
+  /* ------------------------------------------------------- user types */
+  test("a user table crosses as its encoding, rebuilt by the receiver's decoder",
+       "Point = {__name = 'point'}\n"
+       "Point.__goroutine_encode = function(p) return {p.x, p.y} end\n"
+       "local p = setmetatable({x = 1, y = 2.5}, Point)\n"
+       "send(p, {p, p, [p] = 'key'})",
+       "local Pt = {__name = 'point'} Pt.__index = Pt\n"
+       "function Pt.sum(p) return p.x + p.y end\n"
+       "calls = 0\n"
+       "goroutine.register('point', function(t)\n"
+       "  calls = calls + 1 return setmetatable({x = t[1], y = t[2]}, Pt) end)\n"
+       "local p, t = recv()\n"
+       "eq(calls, 1, 'decoder calls') eq(getmetatable(p), Pt) eq(p:sum(), 3.5)\n"
+       "assert(t[1] == p and t[2] == p and t[p] == 'key', 'not one value')");
+  test("a user userdata crosses; user values nest and share",
+       "local U = {__name = 'blob', __goroutine_encode = function(u) return 'bytes' end}\n"
+       "local u = debug.setmetatable(plainud(), U)\n"
+       "local inner = setmetatable({}, {__name = 'box',\n"
+       "  __goroutine_encode = function() return {u, u} end})\n"
+       "send(setmetatable({}, {__name = 'box',\n"
+       "  __goroutine_encode = function() return {inner, u} end}))",
+       "goroutine.register('blob', function(s) return {blob = s} end)\n"
+       "goroutine.register('box', function(t) return {box = t} end)\n"
+       "local b = recv()\n"
+       "eq(b.box[2].blob, 'bytes')\n"
+       "assert(b.box[1].box[1] == b.box[2] and b.box[1].box[2] == b.box[2],\n"
+       "  'shared user value not shared')");
+  test("an encoding of nil, a decoder returning nil, a value referenced twice",
+       "local N = {__name = 'none', __goroutine_encode = function() return nil end}\n"
+       "local n = setmetatable({}, N)\n"
+       "send({n, n, after = 1})",
+       "goroutine.register('none', function(v) assert(v == nil) return nil end)\n"
+       "local t = recv() eq(t[1], nil) eq(t[2], nil) eq(t.after, 1)");
+  test("decoders are per state: registering in A does not reach B",
+       "goroutine.register('only_a', function() return 'A' end)\n"
+       "send(setmetatable({}, {__name = 'only_a',\n"
+       "  __goroutine_encode = function() return 1 end}))",
+       "local e = errmsg(recv)\n"
+       "eq(e, \"goroutine: cannot receive a value of type 'only_a': no decoder \" ..\n"
+       "  'registered in this goroutine (goroutine.register)')");
+  test("register(name, nil) removes a decoder; its arguments are checked",
+       NULL,
+       "goroutine.register('gone', function() return 1 end)\n"
+       "goroutine.register('gone', nil)\n"
+       "local e = errmsg(goroutine.register)\n"
+       "assert(e:find(\"^bad argument #1 to '[%w.]*register' %(string expected, \" ..\n"
+       "  'got no value%)$'), e)\n"
+       "e = errmsg(goroutine.register, 'x', 5)\n"
+       "assert(e:find(\"^bad argument #2 to '[%w.]*register' %(function expected, \" ..\n"
+       "  'got number%)$'), e)");
+  test("... and a removed decoder is an error in the receiver",
+       "send(setmetatable({}, {__name = 'gone', __goroutine_encode = function() return 1 end}))",
+       "assert(errmsg(recv):find(\"type 'gone': no decoder\"))");
+  test("a user type needs __name and a function __goroutine_encode",
+       "local co = coroutine.create(print)\n"
+       "eq(errmsg(send, {p = setmetatable({}, {__goroutine_encode = function() end})}),\n"
+       "  'cannot send table (its metatable has __goroutine_encode but no __name) ' ..\n"
+       "  'at value.p')\n"
+       "eq(errmsg(send, {debug.setmetatable(plainud(), {__name = 'u',\n"
+       "  __goroutine_encode = true})}),\n"
+       "  'cannot send userdata (its __goroutine_encode is not a function) at value[1]')\n"
+       "eq(pending(), 0)",
+       NULL);
+  test("what an encoding holds follows the rules, with its path",
+       "local co = coroutine.create(print)\n"
+       "local P = {__name = 'conn', __goroutine_encode = function(c) return {fd = c.fd} end}\n"
+       "local h = newobj()\n"
+       "local conns = {setmetatable({fd = 1}, P), setmetatable({fd = 2}, P),\n"
+       "  setmetatable({fd = co}, P)}\n"
+       "eq(errmsg(send, {h, conns = conns}), 'cannot send thread at encoded conn.fd ' ..\n"
+       "  'of value.conns[3]')\n"
+       "local S = {__name = 'selfish', __goroutine_encode = function(s) return {me = s} end}\n"
+       "eq(errmsg(send, setmetatable({}, S)), 'cannot send user value inside what its ' ..\n"
+       "  'own __goroutine_encode returned at encoded selfish.me of value')\n"
+       "local E = {__name = 'err', __goroutine_encode = function() error('no way', 0) end}\n"
+       "eq(errmsg(send, {h, setmetatable({}, E)}), 'no way')\n"
+       "eq(pending(), 0) eq(h:refs(), 1)",
+       NULL);
+  test("a decoder's error is the receiver's error, and the message is freed",
+       "hd = newobj()\n"
+       "send({hd, string.rep('x', 100), setmetatable({}, {__name = 'bad',\n"
+       "  __goroutine_encode = function() return 1 end})})\n"
+       "eq(hd:refs(), 2)",
+       "goroutine.register('bad', function() error('cannot rebuild', 0) end)\n"
+       "eq(errmsg(recv), 'cannot rebuild')\n"
+       "collectgarbage() collectgarbage()");
+  test("... (the message's reference is dropped)",
+       "eq(hd:refs(), 1) hd = nil collectgarbage() collectgarbage() eq(live(), 0)",
+       NULL);
+
+  /* -------------------------------------------------- out of memory */
+  test("running out of memory while decoding is an error; the message is freed",
+       "hm = newobj()\n"
+       "send({hm, string.rep('x', 1 << 20)})\n"
+       "local big = {} for i = 1, 100000 do big[i] = {i} end\n"
+       "send(big)",
+       "memlimit(100000)\n"
+       "eq(errmsg(recv), 'not enough memory')\n"
+       "eq(errmsg(recv), 'not enough memory')\n"
+       "memlimit(nil) collectgarbage()");
+  test("... (the reference the message held is dropped)",
+       "eq(hm:refs(), 1) hm = nil collectgarbage() collectgarbage() eq(live(), 0)",
+       NULL);
+  test("running out of memory while encoding is an error; nothing is half-sent",
+       "local h = newobj()\n"
+       "local deep = {h} local c = deep for i = 1, 20000 do c[2] = {} c = c[2] end\n"
+       "collectgarbage() memlimit(1000)\n"
+       "local e = errmsg(send, deep)\n"
+       "memlimit(nil)\n"
+       "assert(e == 'not enough memory' or e:find('^stack overflow'), e)\n"
+       "eq(pending(), 0) eq(h:refs(), 1)\n"
+       "local t = {h} for i = 2, 1000 do t[i] = {i, tostring(i)} end\n"
+       "if failmalloc(1) then\n"
+       "  eq(errmsg(send, string.rep('x', 1000)), 'not enough memory')\n"
+       "  for n = 1, 6 do\n"
+       "    failmalloc(n)\n"
+       "    local ok, e = pcall(send, t)\n"
+       "    failmalloc(0)\n"
+       "    if ok then recv() else eq(e, 'not enough memory') end\n"
+       "    eq(pending(), 0) eq(h:refs(), 1)\n"
+       "  end\n"
+       "end\n"
+       "failmalloc(0)",
        NULL);
 }
