@@ -194,6 +194,19 @@ static void g_fail(gr_g *g) {
 
 void gr_sched_afteryield(gr_m *m, gr_g *g);
 
+/* The main goroutine's gr_pcall body ended: hand back to the host thread,
+** which takes the results (or the error) from g->co.  After the signal
+** this worker touches neither g nor its state again. */
+static void main_body_done(gr_g *g, int status) {
+  gr_done *done = g->done;
+  if (status == LUA_YIELD) lua_pushliteral(g->co, "attempt to yield from outside a coroutine");
+  gr_lock_acquire(&done->lock);
+  done->status = status;
+  done->finished = 1;
+  gr_cond_signal(&done->cond);
+  gr_lock_release(&done->lock);
+}
+
 void gr_g_execute(gr_m *m, gr_g *g) {
   int nres = 0;
   atomic_store(&m->curg, g);
@@ -209,10 +222,16 @@ void gr_g_execute(gr_m *m, gr_g *g) {
     }
   }
   g->yieldwhy = GR_YIELD_NONE;
-  int status = lua_resume(g->co, NULL, 0, &nres);
+  int nargs = g->nargs;
+  g->nargs = 0;
+  int status = lua_resume(g->co, NULL, nargs, &nres);
   atomic_store(&m->curg, NULL);
   if (status != LUA_OK && status != LUA_YIELD && atomic_load(&g->rt->stopping))
     return;   /* stopped during shutdown: runtime_close frees it */
+  if (g == g->rt->main && (status != LUA_YIELD || g->yieldwhy == GR_YIELD_NONE)) {
+    main_body_done(g, status == LUA_YIELD ? LUA_ERRRUN : status);
+    return;
+  }
   if (status == LUA_YIELD) {
     if (g->yieldwhy == GR_YIELD_NONE) {   /* coroutine.yield() in the body */
       lua_pushliteral(g->co, "attempt to yield from outside a coroutine");
@@ -238,4 +257,67 @@ int64_t gr_spawn(gr_runtime *rt, gr_msg *start, gr_done *done) {
   int64_t id = g->id;
   gr_runqput(rt, g, 0);
   return id;
+}
+
+/* ----------------------------------------------------- the main body */
+
+int gr_pcall(lua_State *L, int nargs, int nresults) {
+  gr_g *g = gr_getg(L);
+  gr_runtime *rt = g->rt;
+  if (g != rt->main || atomic_load(&rt->stopping))
+    return lua_pcall(L, nargs, nresults, 0);
+  int base = lua_gettop(L) - nargs;          /* the function */
+  lua_State *co = lua_newthread(L);
+  lua_insert(L, base);                       /* anchored below the call */
+  lua_xmove(L, co, nargs + 1);
+  gr_done done;
+  memset(&done, 0, sizeof done);
+  gr_lock_init(&done.lock);
+  gr_cond_init(&done.cond);
+  gr_preempt_arm(co);
+  atomic_store(&rt->interrupt, 0);
+  g->co = co;
+  g->nargs = nargs;
+  g->done = &done;
+  g->foreign = 0;                            /* now a G like the others */
+  gr_runqput(rt, g, 0);
+  gr_lock_acquire(&done.lock);
+  while (!done.finished) gr_cond_wait(&done.cond, &done.lock);
+  gr_lock_release(&done.lock);
+  gr_cond_destroy(&done.cond);
+  gr_lock_destroy(&done.lock);
+  g->foreign = 1;                            /* back on the host's thread */
+  g->done = NULL;
+  g->co = NULL;
+  atomic_store(&g->status, GR_G_RUNNING);
+  int status = done.status;
+  if (status == LUA_OK) {
+    int n = lua_gettop(co);
+    if (nresults != LUA_MULTRET) {
+      lua_settop(co, nresults);
+      n = nresults;
+    }
+    lua_xmove(co, L, n);
+  } else {                                   /* message + traceback, as lua.c */
+    lua_xmove(co, L, 1);
+    int errpos = lua_gettop(L);
+    int t = lua_type(L, errpos);
+    if (t != LUA_TSTRING && t != LUA_TNUMBER &&
+        luaL_callmeta(L, errpos, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
+      /* an object that describes itself: its text, no traceback */
+    } else {
+      const char *msg = error_text(L);
+      luaL_traceback(L, co, msg, 0);
+      lua_pushliteral(L, "\n\t[C]: in ?");    /* the caller, gr_pcall */
+      lua_concat(L, 2);
+    }
+    lua_replace(L, errpos);
+    lua_settop(L, errpos);
+  }
+  lua_remove(L, base);                       /* the thread */
+  return status;
+}
+
+void gr_interrupt(gr_runtime *rt) {
+  atomic_store(&rt->interrupt, 1);
 }

@@ -64,6 +64,19 @@ GR_API gr_runtime *gr_attach(lua_State *L, const gr_config *cfg);
 ** does for its main state and every goroutine. */
 GR_API void gr_setglobals(lua_State *L);
 
+/*
+** Like lua_pcall, for L the state gr_attach made the main goroutine: the
+** function runs as the main goroutine's body on the worker threads (a G
+** like the others, so its channel operations cost what theirs do) while
+** the calling thread waits.  On an error the message, followed by a
+** traceback, is on L.  goroutine-lua runs scripts and REPL lines this way.
+*/
+GR_API int gr_pcall(lua_State *L, int nargs, int nresults);
+
+/* From a signal handler: raise "interrupted!" in the main goroutine while
+** it runs in gr_pcall (Ctrl-C, as lua5.4 does). */
+GR_API void gr_interrupt(gr_runtime *rt);
+
 /* The Lua module: require "goroutine". */
 GR_API int luaopen_goroutine(lua_State *L);
 

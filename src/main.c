@@ -43,7 +43,6 @@
 static const char *progname = PROGNAME;
 
 /* The main state, for the SIGINT handler. */
-static lua_State *main_L;
 
 
 /* ------------------------------------------------------------ messages */
@@ -251,51 +250,23 @@ static void print_usage(const Options *o) {
 
 /* ----------------------------------------------------- running chunks */
 
-/* Ctrl-C while Lua code runs on the main state: a hook raises
+/* Ctrl-C while the main goroutine runs: the runtime raises
 ** "interrupted!" at the next instruction; a second Ctrl-C kills. */
-static lua_Hook saved_hook;
-static int saved_hook_mask, saved_hook_count;
-
-static void interrupt_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  lua_sethook(L, saved_hook, saved_hook_mask, saved_hook_count);
-  luaL_error(L, "interrupted!");
-}
+static gr_runtime *main_rt;
 
 static void on_sigint(int sig) {
   signal(sig, SIG_DFL);
-  saved_hook = lua_gethook(main_L);
-  saved_hook_mask = lua_gethookmask(main_L);
-  saved_hook_count = lua_gethookcount(main_L);
-  lua_sethook(main_L, interrupt_hook,
-              LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+  gr_interrupt(main_rt);
 }
 
-/* Message handler: the message (or a description of a non-string error
-** object) followed by a traceback. */
-static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)",
-                          luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
-/* Call the function under its 'narg' arguments, with the traceback
-** handler and Ctrl-C handling. */
+/* Call the function under its 'narg' arguments as the main goroutine's
+** body (on the scheduler, like any goroutine), with Ctrl-C handling; on an
+** error the message and a traceback are on the stack. */
 static int docall(lua_State *L, int narg, int nres) {
   int status;
-  int base = lua_gettop(L) - narg;
-  lua_pushcfunction(L, msghandler);
-  lua_insert(L, base);
   signal(SIGINT, on_sigint);
-  status = lua_pcall(L, narg, nres, base);
+  status = gr_pcall(L, narg, nres);
   signal(SIGINT, SIG_DFL);
-  lua_remove(L, base);
   return status;
 }
 
@@ -584,7 +555,7 @@ static int pmain(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
   luaL_openlibs(L);
-  if (attach_runtime(L, o.procs) == NULL)
+  if ((main_rt = attach_runtime(L, o.procs)) == NULL)
     return luaL_error(L, "cannot start the goroutine runtime");
   gr_setglobals(L);
   create_arg_table(L, argc, argv, o.script);
@@ -623,7 +594,6 @@ int main(int argc, char **argv) {
     message(progname, "cannot create state: not enough memory");
     return EXIT_FAILURE;
   }
-  main_L = L;
   lua_gc(L, LUA_GCSTOP);                    /* while the state is built */
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);

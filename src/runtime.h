@@ -83,7 +83,8 @@ struct gr_g {
   int foreign;            /* runs on a host thread, never on a worker */
   int host;               /* not a goroutine: a host thread in a C API call */
   size_t mem;             /* bytes its state has allocated */
-  struct gr_done *done;   /* gr_dostring waits for this G's end, or NULL */
+  struct gr_done *done;   /* a host waits for this G's end, or NULL */
+  int nargs;              /* arguments for the first resume (gr_pcall) */
   int started;            /* body has been resumed once */
   int yieldwhy;           /* enum gr_yieldwhy, set just before yielding */
   const char *waitreason; /* "chan receive", "sync.Mutex.Lock", ... */
@@ -174,6 +175,7 @@ struct gr_runtime {
   atomic_long nwaiting;   /* Gs parked (WAITING): deadlock when all are */
   atomic_ulong nreadies;  /* gr_ready calls: progress, for deadlock checks */
   atomic_int frozen;      /* a dump is in progress: start no G */
+  atomic_int interrupt;   /* Ctrl-C: raise "interrupted!" in the main G */
   atomic_long nextid;
   gr_g *main;             /* the main goroutine (id 1) */
 
@@ -218,6 +220,7 @@ typedef struct gr_done {
   gr_lock lock;
   gr_cond cond;
   int finished;
+  int status;             /* gr_pcall: how the body's resume ended */
   char *err;              /* malloc'd message and traceback, or NULL */
 } gr_done;
 

@@ -31,6 +31,10 @@
 #define TICK 0.005
 #define IDLE_TICK 0.100         /* when no G is running */
 
+/* What sysmon asks of a running G (m->preempt, a bit set). */
+#define PREEMPT_YIELD 1
+#define PREEMPT_INTERRUPT 2
+
 typedef struct gr_sysmon {
   gr_lock lock;
   gr_cond cond;
@@ -91,8 +95,17 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   gr_m *m = gr_curm();
   if (!POLL_PREEMPT) lua_sethook(L, NULL, 0, 0);
-  if (m == NULL || !atomic_exchange(&m->preempt, 0)) return;
+  int why = m ? atomic_exchange(&m->preempt, 0) : 0;
+  if (why == 0) return;
   gr_g *g = gr_getg(L);
+  if (why & PREEMPT_INTERRUPT) {         /* Ctrl-C in the main goroutine */
+    lua_sethook(L, NULL, 0, 0);
+    gr_preempt_arm(L);
+    luaL_where(L, 0);                    /* in a hook, level 0 is the code */
+    lua_pushliteral(L, "interrupted!");
+    lua_concat(L, 2);
+    lua_error(L);
+  }
   if (L == g->co && lua_isyieldable(L)) {
     g->yieldwhy = GR_YIELD_PREEMPT;
     lua_yield(L, 0);
@@ -142,11 +155,19 @@ static int check_workers(gr_runtime *rt, double now) {
   int stopping = atomic_load(&rt->stopping);
   gr_p *handoff[8];
   int nhandoff = 0;
+  int interrupt = atomic_load(&rt->interrupt);
   gr_lock_acquire(&rt->sched);
   for (gr_m *m = rt->allm; m; m = m->allnext) {
     unsigned long execs = atomic_load_explicit(&m->execs, memory_order_relaxed);
-    int running = atomic_load_explicit(&m->curg, memory_order_relaxed) != NULL;
+    gr_g *curg = atomic_load_explicit(&m->curg, memory_order_relaxed);
+    int running = curg != NULL;
     busy |= running;
+    if (interrupt && curg == rt->main) {
+      atomic_store(&rt->interrupt, 0);
+      atomic_fetch_or(&m->preempt, PREEMPT_INTERRUPT);
+      pthread_kill(m->thread, SIGURG);
+      continue;
+    }
     if (execs != m->seen_execs || !running) {
       m->seen_execs = execs;
       m->seen_at = now;
@@ -159,7 +180,7 @@ static int check_workers(gr_runtime *rt, double now) {
       if (p) handoff[nhandoff++] = p;
     }
     if (stopping || now - m->seen_at >= TIME_SLICE) {
-      atomic_store(&m->preempt, 1);
+      atomic_fetch_or(&m->preempt, PREEMPT_YIELD);
       pthread_kill(m->thread, SIGURG);
       m->asked_at = now;
     }
@@ -179,7 +200,8 @@ static void *sysmon_main(void *arg) {
     if (s->stop) break;
     gr_lock_release(&s->lock);
     if (atomic_load(&sigquit_pending)) dump_and_exit(rt, "SIGQUIT: quit");
-    tick = check_workers(rt, gr_now()) || atomic_load(&rt->stopping) ? TICK : IDLE_TICK;
+    tick = check_workers(rt, gr_now()) || atomic_load(&rt->stopping) ||
+           atomic_load(&rt->interrupt) ? TICK : IDLE_TICK;
     gr_sched_reap(rt);
     check_deadlock(rt, s);
     gr_lock_acquire(&s->lock);
