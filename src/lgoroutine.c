@@ -14,7 +14,7 @@ static int l_go(lua_State *L) {
   gr_g *g = gr_getg(L);
   gr_msg start;
   gr_encode(L, 1, lua_gettop(L), GR_ENCODE_GOCALL, &start);
-  int64_t id = gr_spawn(g->rt, &start);
+  int64_t id = gr_spawn(g->rt, &start, NULL);
   if (id < 0) return luaL_error(L, "not enough memory");
   lua_pushinteger(L, (lua_Integer)id);
   return 1;
@@ -74,6 +74,7 @@ void gr_open_module(lua_State *L) {
     {"now", l_now},
     {"after", l_after},
     {"tick", l_tick},
+    {"register", gr_codec_register},
     {NULL, NULL}
   };
   luaL_newlib(L, funcs);
