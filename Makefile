@@ -120,3 +120,40 @@ bench-plot:
 	$(LUA) bench/plot.lua bench/results/latest.json bench/results/latest.html
 
 .PHONY: bench bench-plot
+
+# ------------------------------------------------------------------ fuzzing
+# make fuzz [FUZZ_SECONDS=60]: the codec's libFuzzer target
+# (spec/c/fuzz_codec.c, clang -fsanitize=fuzzer,address,undefined) over the
+# seed corpus spec/fuzz/corpus; what it learns goes to $(BUILD)/fuzz/corpus,
+# a crashing input to $(BUILD)/fuzz/crash-*.  clang and libFuzzer come from
+# Debian's clang-14 and libclang-rt-14-dev: needed here only, not by the
+# build or make deps.  make fuzz-corpus rewrites the seed corpus.
+FUZZ_CC      ?= $(shell command -v clang-14 || command -v clang)
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -std=gnu11 -pthread \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC     := spec/c/fuzz_codec.c src/codec.c src/obj.c
+
+$(BUILD)/fuzz/fuzz_codec: $(FUZZ_SRC) $(HEADERS)
+	@mkdir -p $(BUILD)/fuzz; \
+	echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' > $(BUILD)/fuzz/check.c; \
+	if [ -z "$(FUZZ_CC)" ] || ! $(FUZZ_CC) -fsanitize=fuzzer $(BUILD)/fuzz/check.c -o $(BUILD)/fuzz/check >/dev/null 2>&1; then \
+	  echo "fuzz: needs clang with libFuzzer: run 'sudo apt-get install clang-14 libclang-rt-14-dev' (or set FUZZ_CC)" >&2; \
+	  exit 1; \
+	fi
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(LUA_CFLAGS) -Isrc $(FUZZ_SRC) -o $@ $(LUA_LIBS) -lm
+
+fuzz: $(BUILD)/fuzz/fuzz_codec
+	mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_codec -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
+	  $(BUILD)/fuzz/corpus spec/fuzz/corpus
+
+fuzz-corpus: $(FUZZ_SRC) $(HEADERS)
+	mkdir -p $(BUILD)/fuzz spec/fuzz/corpus
+	$(CC) -O1 -g -std=gnu11 -pthread -DFUZZ_CORPUS_MAIN $(LUA_CFLAGS) -Isrc $(FUZZ_SRC) \
+	  -o $(BUILD)/fuzz/gen_corpus $(LUA_LIBS) -lm
+	rm -f spec/fuzz/corpus/seed-*
+	$(BUILD)/fuzz/gen_corpus spec/fuzz/corpus
+
+.PHONY: fuzz fuzz-corpus
