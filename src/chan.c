@@ -419,10 +419,12 @@ static int host_wait(gr_chan *c, gr_g *g, double timeout) {
   return 1;
 }
 
-int gr_chan_host_send(gr_chan *c, gr_msg *m, double timeout) {
+/* A host thread's send (CASE_SEND) or receive (CASE_RECV) of *m.  A value
+** received, or one that was not sent, is left in *m for the caller. */
+static int host_op(gr_chan *c, int dir, gr_msg *m, double timeout) {
   gr_g *wake;
   gr_lock_acquire(&c->lock);
-  int r = send_locked(c, m, &wake);
+  int r = dir == CASE_SEND ? send_locked(c, m, &wake) : recv_locked(c, m, &wake);
   if (r != 0 || timeout == 0) {
     gr_lock_release(&c->lock);
     if (wake) gr_ready(wake);
@@ -430,33 +432,22 @@ int gr_chan_host_send(gr_chan *c, gr_msg *m, double timeout) {
   }
   gr_g *g = host_g(c);
   if (g == NULL) { gr_lock_release(&c->lock); return GR_ERROR; }
-  g->w.msg = *m;
-  gr_waitq_push(&c->sendq, &g->w);
+  if (dir == CASE_SEND) g->w.msg = *m;
+  gr_waitq_push(dir == CASE_SEND ? &c->sendq : &c->recvq, &g->w);
   int taken = host_wait(c, g, timeout);
   int result = !taken ? GR_TIMEOUT : g->w.ok ? GR_OK : GR_CLOSED;
-  if (result == GR_OK) *m = (gr_msg)GR_MSG_EMPTY;
-  else { *m = g->w.msg; g->w.msg = (gr_msg)GR_MSG_EMPTY; }   /* back to the caller */
+  if (dir == CASE_SEND && result == GR_OK) *m = (gr_msg)GR_MSG_EMPTY;
+  else { *m = g->w.msg; g->w.msg = (gr_msg)GR_MSG_EMPTY; }
   host_g_free(g);
   return result;
 }
 
+int gr_chan_host_send(gr_chan *c, gr_msg *m, double timeout) {
+  return host_op(c, CASE_SEND, m, timeout);
+}
+
 int gr_chan_host_recv(gr_chan *c, gr_msg *m, double timeout) {
-  gr_g *wake;
-  gr_lock_acquire(&c->lock);
-  int r = recv_locked(c, m, &wake);
-  if (r != 0 || timeout == 0) {
-    gr_lock_release(&c->lock);
-    if (wake) gr_ready(wake);
-    return r > 0 ? GR_OK : r < 0 ? GR_CLOSED : GR_TIMEOUT;
-  }
-  gr_g *g = host_g(c);
-  if (g == NULL) { gr_lock_release(&c->lock); return GR_ERROR; }
-  gr_waitq_push(&c->recvq, &g->w);
-  int taken = host_wait(c, g, timeout);
-  int result = !taken ? GR_TIMEOUT : g->w.ok ? GR_OK : GR_CLOSED;
-  if (result == GR_OK) { *m = g->w.msg; g->w.msg = (gr_msg)GR_MSG_EMPTY; }
-  host_g_free(g);
-  return result;
+  return host_op(c, CASE_RECV, m, timeout);
 }
 
 int gr_chan_close(gr_chan *c) {

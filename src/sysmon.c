@@ -63,7 +63,9 @@ static void dump_and_exit(gr_runtime *rt, const char *headline) {
 static void check_deadlock(gr_runtime *rt, gr_sysmon *s) {
   long ng = atomic_load(&rt->ngoroutines);
   long nw = atomic_load(&rt->nwaiting);
-  if (ng == 0 || nw < ng || atomic_load(&rt->stopping) ||
+  /* A runtime of gr_open has no main goroutine: its host may start more
+  ** goroutines at any time, so nothing there is ever a deadlock. */
+  if (rt->main == NULL || ng == 0 || nw < ng || atomic_load(&rt->stopping) ||
       atomic_load(&rt->nhostrefs) > 0 || gr_timers_pending(rt) > 0) {
     s->suspect = 0;
     return;
@@ -113,6 +115,9 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
   }
   if (atomic_load(&g->rt->stopping))
     luaL_error(L, "goroutine: runtime stopped");
+  /* Cannot yield here (inside a C call boundary): leave the request
+  ** standing, so sysmon hands this M's P to another M instead. */
+  atomic_fetch_or(&m->preempt, why);
 }
 
 void gr_preempt_arm(lua_State *co) {
