@@ -1,0 +1,213 @@
+/*
+** shutdown_test.c — gr_close (and lua_close of an attached state) with
+** goroutines still blocked everywhere they can block: channel send and
+** receive, select, sleep, timers, mutexes, wait groups, cond, a busy loop
+** (in plain code, in pcall, in a coroutine), goroutines not started yet,
+** messages still buffered.  It returns promptly, and nothing leaks: run
+** this program under valgrind --leak-check=full or LeakSanitizer.
+*/
+#include <sys/wait.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "ctest.h"
+
+/* Each blocks for good after saying "ready" on the channel it is given. */
+static const char *blockers[] = {
+  /* channel receive and send, unbuffered and full */
+  "local ready = ...\nlocal c = goroutine.chan()\nready:send(1)\nc:recv()",
+  "local ready = ...\nlocal c = goroutine.chan()\nready:send(1)\nc:send({big = string.rep('x', 1000)})",
+  "local ready = ...\nlocal c = goroutine.chan(1)\nc:send('kept')\nready:send(1)\nc:send('blocked')",
+  /* select, with and without a timer */
+  "local ready = ...\nlocal a, b = goroutine.chan(), goroutine.chan()\nready:send(1)\n"
+  "goroutine.select { {recv = a}, {send = b, value = {1, 2, 3}}, {recv = goroutine.after(3600)} }",
+  "local ready = ...\nready:send(1)\ngoroutine.select {}",
+  /* timers */
+  "local ready = ...\nready:send(1)\ngoroutine.sleep(3600)",
+  "local ready = ...\nlocal t = goroutine.tick(3600)\nready:send(1)\nt:recv()",
+  /* sync */
+  "local ready = ...\nlocal m = goroutine.mutex()\nm:lock()\nready:send(1)\nm:lock()",
+  "local ready = ...\nlocal wg = goroutine.waitgroup()\nwg:add(1)\nready:send(1)\nwg:wait()",
+  "local ready = ...\nlocal m = goroutine.mutex()\nlocal c = goroutine.cond(m)\nm:lock()\nready:send(1)\nc:wait()",
+  "local ready = ...\nlocal rw = goroutine.rwmutex()\nrw:rlock()\nready:send(1)\nrw:lock()",
+  /* busy, never blocking */
+  "local ready = ...\nready:send(1)\nwhile true do end",
+  "local ready = ...\nready:send(1)\nlocal x = 0\nwhile true do x = x + 1 end",
+  "local ready = ...\nready:send(1)\npcall(function() while true do end end)",
+  "local ready = ...\nready:send(1)\nwhile true do goroutine.yield() end",
+  /* a goroutine that spawns goroutines that block */
+  "local ready = ...\nlocal c = goroutine.chan()\n"
+  "for i = 1, 50 do go(function() c:recv() end) end\nready:send(1)\nc:recv()",
+};
+#define NBLOCKERS ((int)(sizeof blockers / sizeof *blockers))
+
+/* Start every blocker, wait until each has said ready, close. */
+static void close_with_everything_blocked(int procs) {
+  gr_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.procs = procs;
+  gr_runtime *rt = gr_open(&cfg);
+  gr_chan *ready = gr_chan_make(rt, NBLOCKERS);
+  gr_value arg = ct_chan(ready);
+  for (int i = 0; i < NBLOCKERS; i++) ct_go(rt, blockers[i], &arg, 1);
+  for (int i = 0; i < NBLOCKERS; i++) {
+    gr_value v;
+    CHECK(gr_chan_recv(ready, &v, -1) == GR_OK);
+  }
+  /* A buffered channel still holding values (a table among them), and
+  ** goroutines started but perhaps not yet run. */
+  gr_chan *full = gr_chan_make(rt, 4);
+  gr_value s = ct_str("left behind");
+  CHECK(gr_chan_send(full, &s, 0) == GR_OK);
+  gr_value farg = ct_chan(full);
+  ct_go(rt, "local full = ...\nfull:send({1, 2, 3})", &farg, 1);
+  for (int i = 0; i < 20; i++) ct_go(rt, "goroutine.sleep(3600)", NULL, 0);
+  gr_chan_unref(full);
+  gr_chan_unref(ready);
+  double t0 = ct_now();
+  gr_close(rt);
+  double took = ct_now() - t0;
+  CHECKF(took < 5, "gr_close took %.2f s", took);
+}
+
+static void close_with_one_worker(void) { close_with_everything_blocked(1); }
+static void close_with_two_workers(void) { close_with_everything_blocked(2); }
+static void close_with_four_workers(void) { close_with_everything_blocked(4); }
+
+/* gr_close at once after gr_go: the goroutine may never have run. */
+static void close_before_anything_ran(void) {
+  for (int i = 0; i < 10; i++) {
+    gr_runtime *rt = gr_open(NULL);
+    gr_value args[2] = { ct_str("an argument"), ct_int(i) };
+    for (int j = 0; j < 10; j++) ct_go(rt, "local s, i = ...\nlocal t = {s, i}\ngoroutine.sleep(3600)", args, 2);
+    gr_close(rt);
+  }
+}
+
+/* The attached form: lua_close of the host state stops everything. */
+static void lua_close_with_everything_blocked(void) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  gr_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.procs = 2;
+  gr_runtime *rt = gr_attach(L, &cfg);
+  gr_chan *ready = gr_chan_make(rt, NBLOCKERS);
+  gr_value arg = ct_chan(ready);
+  for (int i = 0; i < NBLOCKERS; i++) ct_go(rt, blockers[i], &arg, 1);
+  for (int i = 0; i < NBLOCKERS; i++) {
+    gr_value v;
+    CHECK(gr_chan_recv(ready, &v, -1) == GR_OK);
+  }
+  gr_chan_unref(ready);
+  /* The main goroutine holds channels and handles of its own. */
+  CHECK(luaL_dostring(L,
+    "local g = require 'goroutine'\n"
+    "kept = { g.chan(3), g.mutex(), g.waitgroup() }\n"
+    "kept[1]:send({ 'buffered' })\n") == LUA_OK);
+  double t0 = ct_now();
+  lua_close(L);
+  double took = ct_now() - t0;
+  CHECKF(took < 5, "lua_close took %.2f s", took);
+}
+
+/* Open and close, with work in between, many times over: nothing piles up
+** (threads are joined: a leak of threads would show in valgrind and run
+** the process out of them here). */
+static void many_runtimes_in_turn(void) {
+  for (int i = 0; i < 30; i++) {
+    gr_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.procs = 2;
+    gr_runtime *rt = gr_open(&cfg);
+    gr_chan *c = gr_chan_make(rt, 0);
+    gr_value arg = ct_chan(c);
+    ct_go(rt, "local c = ...\nc:send(goroutine.id())\nwhile true do end", &arg, 1);
+    gr_value v;
+    CHECK(gr_chan_recv(c, &v, -1) == GR_OK);
+    gr_chan_unref(c);
+    gr_close(rt);
+  }
+}
+
+/* Run fn in a child process that must exit 0 within 'secs' seconds (a
+** test of something that could hang or end the process). */
+static void in_child(void (*fn)(void), unsigned secs) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(secs);
+    fn();
+    _exit(0);
+  }
+  int status = 0;
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child %s %d",
+         WIFEXITED(status) ? "exited with status" : "was killed by signal",
+         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+/*
+** A goroutine busy inside a coroutine of its own.  BUG (src/sysmon.c,
+** preemption): the preemption hook is set on the goroutine's body
+** coroutine (g->co) only, never on a coroutine it is running inside, so
+** such a loop is never stopped: gr_close waits for its worker forever (and
+** so does lua_close in module mode: `lua5.4` on a script that starts
+** `go(function() coroutine.wrap(function() while true do end end)() end)`
+** never exits).  Reproducer: GR_KNOWN_BUGS=1 build/shutdown_test (this
+** test; the child is killed by SIGALRM after 20 s).
+*/
+static void busy_in_a_coroutine_child(void) {
+  gr_runtime *rt = gr_open(NULL);
+  gr_chan *ready = gr_chan_make(rt, 1);
+  gr_value arg = ct_chan(ready);
+  gr_go(rt, "local ready = ...\nready:send(1)\ncoroutine.wrap(function() while true do end end)()",
+        "=busy", &arg, 1, NULL);
+  gr_value v;
+  gr_chan_recv(ready, &v, -1);
+  gr_chan_unref(ready);
+  gr_close(rt);
+}
+
+static void close_with_a_busy_loop_inside_a_coroutine(void) {
+  in_child(busy_in_a_coroutine_child, 20);
+}
+
+/*
+** A host runs its own code while every goroutine waits: the runtime must
+** not take the host's process down with a deadlock report (the host is
+** the runtime's main goroutine: it can always start another goroutine or
+** close the runtime).  Run in a child process, which would exit 2.
+** BUG (src/sysmon.c, check_deadlock): a runtime made by gr_open reports a
+** deadlock and calls _exit(2) as soon as its goroutines are all parked
+** and the host holds no channel — killing the host program.  Reproducer:
+** GR_KNOWN_BUGS=1 build/shutdown_test (this test), or any host that
+** gr_go's "goroutine.chan():recv()" and then does anything else for 0.3 s.
+*/
+static void parked_child(void) {
+  gr_runtime *rt = gr_open(NULL);
+  gr_go(rt, "goroutine.chan():recv()", "=stuck", NULL, 0, NULL);
+  /* The host's own work, outside the runtime, for a while: the only
+  ** wait in these tests that is about time itself. */
+  struct timespec ts = { 0, 500 * 1000 * 1000 };
+  nanosleep(&ts, NULL);
+  gr_close(rt);
+}
+
+static void all_goroutines_parked_does_not_end_the_host(void) {
+  in_child(parked_child, 30);
+}
+
+int main(void) {
+  ct_begin();
+  RUN(close_with_one_worker);
+  RUN(close_with_two_workers);
+  RUN(close_with_four_workers);
+  RUN(close_before_anything_ran);
+  RUN(lua_close_with_everything_blocked);
+  RUN(many_runtimes_in_turn);
+  RUN_BUG(close_with_a_busy_loop_inside_a_coroutine,
+          "preemption never reaches a loop inside a coroutine: gr_close hangs");
+  RUN_BUG(all_goroutines_parked_does_not_end_the_host,
+          "a gr_open runtime whose goroutines all wait calls _exit(2) on the host");
+  return ct_end();
+}
