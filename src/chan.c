@@ -78,10 +78,7 @@ static gr_chan *checkchan(lua_State *L) {
 
 /* Push a received message's value and true; frees the message. */
 static int push_received(lua_State *L, gr_msg *m) {
-  gr_msg local = *m;
-  *m = (gr_msg)GR_MSG_EMPTY;
-  gr_decode(L, &local);
-  gr_msg_free(&local);
+  gr_decode_free(L, m);            /* freed even if decoding raises */
   lua_pushboolean(L, 1);
   return 2;
 }
@@ -568,10 +565,7 @@ static int sel_finish(lua_State *L, int i, int dir, int r, gr_msg *m) {
   if (dir == CASE_RECV) {
     nargs = 2;
     if (r > 0) {
-      gr_msg local = *m;
-      *m = (gr_msg)GR_MSG_EMPTY;
-      gr_decode(L, &local);
-      gr_msg_free(&local);
+      gr_decode_free(L, m);
       lua_pushboolean(L, 1);
     } else {
       lua_pushnil(L);

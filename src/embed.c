@@ -91,7 +91,7 @@ static int encode_protected(lua_State *L, int n, enum gr_encode_kind kind, gr_ms
 static int decode_call(lua_State *L) {
   gr_msg *m = (gr_msg *)lua_touserdata(L, 1);
   lua_settop(L, 0);
-  return gr_decode(L, m);
+  return gr_decode_free(L, m);
 }
 
 /* Push the value of m onto L (m is freed); 0 with the error on top. */

@@ -118,8 +118,7 @@ static int body_done(lua_State *L, int status, lua_KContext ctx) {
 
 static int body(lua_State *L) {
   gr_g *g = (gr_g *)lua_touserdata(L, lua_upvalueindex(1));
-  int n = gr_decode(L, &g->start);
-  gr_msg_free(&g->start);
+  int n = gr_decode_free(L, &g->start);
   lua_callk(L, n - 1, LUA_MULTRET, 0, body_done);
   return body_done(L, LUA_OK, 0);
 }
