@@ -157,3 +157,26 @@ fuzz-corpus: $(FUZZ_SRC) $(HEADERS)
 	$(BUILD)/fuzz/gen_corpus spec/fuzz/corpus
 
 .PHONY: fuzz fuzz-corpus
+
+# ---------------------------------------------------------------- embedding
+# The shared library is for C hosts, which link Lua themselves: it needs
+# liblua5.4.so (one Lua in the process: the host's), where the module takes
+# Lua's symbols from the lua5.4 executable that loads it.  It exports the
+# gr_* functions of goroutine.h and luaopen_goroutine only.
+VERSION := $(shell grep '^.define GR_VERSION' src/goroutine.h | cut -d'"' -f2)
+SOMAJOR := 0
+SONAME  := libgoroutine.so.$(SOMAJOR)
+SHLIB   := $(BUILD)/libgoroutine.so
+EMBED   := $(BUILD)/embed-example
+
+all: $(SHLIB)
+
+$(SHLIB): $(CORE_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LUA_LIBS) -lm
+
+# examples/embed/host.c, built and run by make test (spec/embed_spec.lua).
+$(EMBED): examples/embed/host.c $(LIB) $(HEADERS)
+	$(CC) $(CFLAGS) -Isrc $< $(LIB) -o $@ $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+
+ctests: $(EMBED)
+$(CTESTS): spec/c/ctest.h
