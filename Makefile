@@ -180,3 +180,50 @@ $(EMBED): examples/embed/host.c $(LIB) $(HEADERS)
 
 ctests: $(EMBED)
 $(CTESTS): spec/c/ctest.h
+
+# --------------------------------------------------------------- installing
+# make install [PREFIX=/usr/local] [DESTDIR=]: the command, the module, the
+# library (static, and shared with its soname links) with goroutine.h,
+# goroutine-lua.pc and the man page.  The module goes where lua5.4 looks
+# for C modules: for PREFIX=/usr, Debian's directory (pkg-config lua5.4's
+# INSTALL_CMOD); otherwise $(PREFIX)/lib/lua/5.4, which lua5.4 searches for
+# /usr/local (never a directory outside PREFIX).  LUA_CMOD=dir overrides.
+# make uninstall removes exactly the files install puts.
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+LUA_CMOD     ?= $(or $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=INSTALL_CMOD lua5.4 2>/dev/null)),$(PREFIX)/lib/lua/5.4)
+
+INSTALLED := $(BINDIR)/goroutine-lua $(LUA_CMOD)/goroutine.so \
+  $(LIBDIR)/libgoroutine.a $(LIBDIR)/libgoroutine.so.$(VERSION) \
+  $(LIBDIR)/$(SONAME) $(LIBDIR)/libgoroutine.so $(INCLUDEDIR)/goroutine.h \
+  $(PKGCONFIGDIR)/goroutine-lua.pc $(MANDIR)/man1/goroutine-lua.1
+
+# In the .pc file, directories under PREFIX are written from ${prefix};
+# prefix itself is ${pcfiledir}/../.. when the file sits in
+# $(PREFIX)/lib/pkgconfig, so it holds wherever the tree is copied (a
+# DESTDIR: PKG_CONFIG_PATH=$(DESTDIR)$(PKGCONFIGDIR) pkg-config ... works).
+pcdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+PC_PREFIX = $(if $(filter $(PREFIX)/lib/pkgconfig,$(PKGCONFIGDIR)),$${pcfiledir}/../..,$(PREFIX))
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_CMOD) $(DESTDIR)$(LIBDIR) \
+	  $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/goroutine-lua
+	install -m 755 $(MOD) $(DESTDIR)$(LUA_CMOD)/goroutine.so
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libgoroutine.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libgoroutine.so.$(VERSION)
+	ln -sf libgoroutine.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgoroutine.so
+	install -m 644 src/goroutine.h $(DESTDIR)$(INCLUDEDIR)/goroutine.h
+	sed -e 's|@PREFIX@|$(PC_PREFIX)|' -e 's|@LIBDIR@|$(call pcdir,$(LIBDIR))|' \
+	  -e 's|@INCLUDEDIR@|$(call pcdir,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VERSION)|' \
+	  goroutine-lua.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/goroutine-lua.pc
+	install -m 644 docs/goroutine-lua.1 $(DESTDIR)$(MANDIR)/man1/goroutine-lua.1
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+
+.PHONY: install uninstall
