@@ -35,20 +35,29 @@ typedef struct gr_config {
   size_t memlimit;
   /* An error no goroutine caught.  msg holds the message and a traceback;
   ** the goroutine ends, the others go on.  NULL: print it as
-  ** "goroutine N [error]:" on stderr and exit(1), as goroutine-lua does. */
+  ** "goroutine N [error]:" on stderr and exit(1), as goroutine-lua does.
+  ** Called on the worker thread that ran the goroutine; msg lives only
+  ** during the call. */
   void (*on_error)(void *ud, long long id, const char *msg);
   /* Called in every new goroutine state before its function runs (on a
-  ** worker thread): open the host's own C libraries there. */
+  ** worker thread): open the host's own C libraries there.  It runs in
+  ** protected mode: an error it raises fails that goroutine. */
   void (*on_state)(void *ud, lua_State *L);
   void *ud;
 } gr_config;
 
-/* A runtime of its own, with no host state.  cfg may be NULL.  Returns
-** NULL if threads or memory cannot be had. */
+/* A runtime of its own, with no host state.  cfg may be NULL (it is
+** copied).  Returns NULL if memory cannot be had.  Goroutine ids start at
+** 2; such a runtime never reports a deadlock (its host can always start
+** another goroutine or close it). */
 GR_API gr_runtime *gr_open(const gr_config *cfg);
 
 /* Stop every goroutine, join every thread, close every state, free the
-** runtime.  For runtimes made by gr_open. */
+** runtime.  For runtimes made by gr_open; NULL does nothing.  First drop
+** every channel reference the host holds (gr_chan_unref, gr_value_free)
+** and let every host call on its channels return.  Never from inside the
+** runtime (a hook, a handler, a C function a goroutine calls).  A
+** goroutine inside a blocking C call delays it until that call returns. */
 GR_API void gr_close(gr_runtime *rt);
 
 /*
@@ -56,7 +65,8 @@ GR_API void gr_close(gr_runtime *rt);
 ** its worker threads and open the module in L as package.loaded.goroutine
 ** (no global is set).  L keeps running on the host's thread; when it blocks
 ** on a channel or a lock, that thread waits.  Closing L stops every
-** goroutine and joins every thread.  cfg may be NULL.
+** goroutine and joins every thread.  cfg may be NULL.  Once per state; on
+** failure raises a Lua error in L.
 */
 GR_API gr_runtime *gr_attach(lua_State *L, const gr_config *cfg);
 
@@ -114,8 +124,8 @@ enum {
 /* -------------------------------------------------------- running Lua */
 
 /*
-** Run a chunk (code) or a file (path) as a new goroutine and wait for it to
-** end.  Returns GR_OK, or GR_ERROR with *err (if err is not NULL) set to a
+** Run a chunk (code, named name as in luaL_loadbuffer; NULL: "=(host)") or
+** a file (path) as a new goroutine and wait for it to end.  Returns GR_OK, or GR_ERROR with *err (if err is not NULL) set to a
 ** malloc'd message with a traceback, which the caller frees.  The
 ** goroutine's error is returned here instead of going to on_error.
 */
@@ -131,14 +141,16 @@ GR_API long long gr_go(gr_runtime *rt, const char *code, const char *name,
 
 /*
 ** A channel made from C, with one reference owned by the caller; drop it
-** with gr_chan_unref.  While the host holds a channel the runtime never
-** reports a deadlock: a host thread may still send or receive.
+** with gr_chan_unref (before gr_close).  NULL if cap is too large or memory
+** runs out.  While the host holds a channel the runtime never reports a
+** deadlock: a host thread may still send or receive.
 */
 GR_API gr_chan *gr_chan_make(gr_runtime *rt, size_t cap);
 GR_API void gr_chan_unref(gr_chan *c);
 
 /* Push a handle to c onto L (a goroutine's state, or a host state the
-** runtime is attached to): hand a channel to Lua. */
+** runtime is attached to): hand a channel to Lua.  The handle holds a
+** reference of its own; the caller keeps its reference. */
 GR_API void gr_chan_push(lua_State *L, gr_chan *c);
 
 /* The channel whose handle is at idx of L, with a new reference for the
@@ -150,7 +162,8 @@ GR_API gr_chan *gr_chan_get(lua_State *L, int idx);
 ** takes, 0 never waits, > 0 waits at most that many seconds.  gr_chan_recv
 ** stores a C-level value in *v (free a string with gr_value_free); a
 ** value of another type (a table, say) is dropped and gives GR_ERROR:
-** receive those with gr_chan_recvlua.
+** receive those with gr_chan_recvlua.  On anything but GR_OK, *v is GR_NIL.
+** What is sent is copied: the caller keeps its string and its reference.
 */
 GR_API int gr_chan_send(gr_chan *c, const gr_value *v, double timeout);
 GR_API int gr_chan_recv(gr_chan *c, gr_value *v, double timeout);
