@@ -48,7 +48,8 @@ $(BIN): $(BUILD)/obj/main.o $(LIB)
 	$(CC) $(LDFLAGS) -Wl,-E -o $@ $^ $(LUA_LIBS) -lreadline -lm -ldl
 
 # ---------------------------------------------------------------- packages
-DEB_PACKAGES := lua5.4 liblua5.4-dev lua-busted libreadline-dev build-essential pkg-config luarocks
+DEB_PACKAGES := lua5.4 liblua5.4-dev lua-busted libreadline-dev build-essential pkg-config \
+                clang libclang-rt-14-dev luarocks
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
