@@ -425,6 +425,7 @@ static int host_op(gr_chan *c, int dir, gr_msg *m, double timeout) {
   if (r != 0 || timeout == 0) {
     gr_lock_release(&c->lock);
     if (wake) gr_ready(wake);
+    if (r > 0 && dir == CASE_SEND) *m = (gr_msg)GR_MSG_EMPTY;   /* handed over */
     return r > 0 ? GR_OK : r < 0 ? GR_CLOSED : GR_TIMEOUT;
   }
   gr_g *g = host_g(c);

@@ -16,6 +16,7 @@
 #include "runtime.h"
 
 static const char gkey = 'g';   /* registry: lightuserdata gr_g* of the state */
+static const char cokey = 'c';  /* registry: the body coroutine */
 
 gr_g *gr_getg(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &gkey);
@@ -100,12 +101,19 @@ static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 }
 
 /* Open a new goroutine's state (runs protected: errors are out of memory). */
+static int body(lua_State *L);
+
 static int state_setup(lua_State *L) {
   gr_g *g = (gr_g *)lua_touserdata(L, 1);
   lua_pushlightuserdata(L, g);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &gkey);
   gr_libs_setup(L);                 /* libraries open on first use */
   if (g->rt->cfg.on_state) g->rt->cfg.on_state(g->rt->cfg.ud, L);
+  g->co = lua_newthread(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &cokey);   /* anchored */
+  gr_preempt_arm(g->co);
+  lua_pushlightuserdata(g->co, g);
+  lua_pushcclosure(g->co, body, 1);
   return 0;
 }
 
@@ -123,18 +131,18 @@ static int body(lua_State *L) {
   return body_done(L, LUA_OK, 0);
 }
 
+/*
+** Make g's state: its libraries, the host's hook, and the body coroutine
+** (anchored in the registry).  Returns 0 if it could not: then g->L is
+** NULL (no memory even for a state) or holds the error on its stack.
+*/
 static int g_makestate(gr_g *g) {
   lua_State *L = lua_newstate(state_alloc, g);
   if (L == NULL) return 0;
+  g->L = L;
   lua_pushcfunction(L, state_setup);
   lua_pushlightuserdata(L, g);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) { lua_close(L); return 0; }
-  g->L = L;
-  g->co = lua_newthread(L);   /* stays on L's stack: anchored */
-  gr_preempt_arm(g->co);
-  lua_pushlightuserdata(g->co, g);
-  lua_pushcclosure(g->co, body, 1);
-  return 1;
+  return lua_pcall(L, 1, 0, 0) == LUA_OK;
 }
 
 /* ------------------------------------------------------- ending a G */
@@ -214,8 +222,10 @@ void gr_g_execute(gr_m *m, gr_g *g) {
   if (!g->started) {
     g->started = 1;
     if (g->L == NULL && !g_makestate(g)) {
-      g->L = luaL_newstate();            /* to report it like any error */
-      if (g->L) { lua_pushliteral(g->L, "not enough memory"); g_fail(g); return; }
+      g->co = NULL;                      /* the error is on g->L's stack */
+      if (g->L == NULL && (g->L = luaL_newstate()) != NULL)
+        lua_pushliteral(g->L, "not enough memory");
+      if (g->L) { g_fail(g); return; }
       fprintf(stderr, "goroutine %lld [error]:\nnot enough memory\n", (long long)g->id);
       exit(1);
     }
