@@ -70,14 +70,29 @@ static int anchor_gc(lua_State *L) {
   return 0;
 }
 
-/* A runtime with its threads started and no main goroutine yet. */
-static gr_runtime *runtime_new(const gr_config *cfg) {
+/* A runtime with its threads started.  With a host state L, L becomes the
+** main goroutine (id 1) first: the threads see rt->main from their start. */
+static gr_runtime *runtime_new(const gr_config *cfg, lua_State *L) {
   gr_runtime *rt = (gr_runtime *)calloc(1, sizeof *rt);
   if (rt == NULL) return NULL;
   if (cfg) rt->cfg = *cfg;
   gr_lock_init(&rt->sched);
   gr_lock_init(&rt->allglock);
   atomic_init(&rt->nextid, 1);
+  if (L) {
+    rt->path = field_copy(L, "package", "path");
+    rt->cpath = field_copy(L, "package", "cpath");
+    gr_g *main = gr_g_new(rt);        /* id 1 */
+    if (main == NULL) { free(rt); return NULL; }
+    main->L = L;
+    main->foreign = 1;
+    main->started = 1;
+    atomic_store(&main->status, GR_G_RUNNING);
+    rt->main = main;
+    gr_g_register_foreign(rt, L, main);
+  } else {
+    atomic_store(&rt->nextid, 2);     /* ids as if a main goroutine ran */
+  }
   gr_sched_init(rt, rt->cfg.procs > 0 ? rt->cfg.procs : procs_from_env());
   gr_timers_start(rt);
   gr_sysmon_start(rt);
@@ -85,9 +100,7 @@ static gr_runtime *runtime_new(const gr_config *cfg) {
 }
 
 gr_runtime *gr_open(const gr_config *cfg) {
-  gr_runtime *rt = runtime_new(cfg);
-  if (rt) atomic_store(&rt->nextid, 2);    /* ids as if a main goroutine ran */
-  return rt;
+  return runtime_new(cfg, NULL);
 }
 
 void gr_close(gr_runtime *rt) {
@@ -95,26 +108,11 @@ void gr_close(gr_runtime *rt) {
 }
 
 gr_runtime *gr_attach(lua_State *L, const gr_config *cfg) {
-  char *path = field_copy(L, "package", "path");
-  char *cpath = field_copy(L, "package", "cpath");
-  gr_runtime *rt = runtime_new(cfg);
+  gr_runtime *rt = runtime_new(cfg, L);
   if (rt == NULL) {
-    free(path);
-    free(cpath);
     luaL_error(L, "not enough memory");
     return NULL;
   }
-  rt->path = path;
-  rt->cpath = cpath;
-
-  gr_g *main = gr_g_new(rt);          /* id 1 */
-  main->L = L;
-  main->foreign = 1;
-  main->started = 1;
-  atomic_store(&main->status, GR_G_RUNNING);
-  rt->main = main;
-  gr_g_register_foreign(rt, L, main);
-
   gr_runtime **box = (gr_runtime **)lua_newuserdatauv(L, sizeof *box, 0);
   *box = rt;
   lua_newtable(L);
