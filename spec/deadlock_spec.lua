@@ -334,13 +334,9 @@ describe("no deadlock is reported", function()
     assert_deadlock(r)
   end)
 
-  -- BUG (runtime, ThreadSanitizer only; fails under `make tsan`): the spare
-  -- thread started to run the others while os.execute blocks retires once
-  -- the call returns, but it is joined only when the runtime stops, and
-  -- goroutine-lua exits when main returns without stopping it: TSan prints
-  -- "WARNING: ThreadSanitizer: thread leak ... Thread T3 (finished)
-  -- created by ... startm src/sched.c" on stderr at exit. Reproducer:
-  -- `make tsan`, then build/tsan/goroutine-lua -p 1 on this program.
+  -- The spare thread started for the others while os.execute blocks
+  -- retires once the call returns; sysmon joins it (once, TSan reported it
+  -- as a thread leak at exit: this case keeps that fixed under make tsan).
   it("while a goroutine sits in a C call (os.execute) that main waits for", function()
     local r = script([[
       local goroutine = require "goroutine"
@@ -401,15 +397,9 @@ local function sigquit(code, main_only, cmd)
   return r
 end
 
--- BUG (runtime, ThreadSanitizer only; these fail under `make tsan`):
--- src/sysmon.c keeps the SIGQUIT flag in a `volatile sig_atomic_t` written
--- by the handler on one thread and read by the monitor thread on another:
--- a data race ("WARNING: ThreadSanitizer: data race ... on_sigquit
--- src/sysmon.c:46 ... Previous read ... sysmon_main src/sysmon.c:179"),
--- and the race report made inside the handler then shows as "signal
--- handler spoils errno". Both come before "SIGQUIT: quit" on stderr. With
--- `static atomic_int sigquit_pending` both go away. Reproducer: `make
--- tsan`, then the first case below with build/tsan/goroutine-lua.
+-- The SIGQUIT handler and the monitor thread share an atomic flag (a
+-- volatile one was a data race under ThreadSanitizer; these cases keep it
+-- fixed under make tsan).
 describe("SIGQUIT", function()
   it("prints 'SIGQUIT: quit' and every goroutine where it waits, and exits 2", function()
     local code = [[
