@@ -389,8 +389,10 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   m->allnext = rt->allm;
   rt->allm = m;
   rt->nm++;
-  gr_lock_release(&rt->sched);
+  /* Started under the lock: whoever finds m on allm (a join at stop, the
+  ** reaper) also finds m->thread written. */
   if (gr_thread_start(&m->thread, m_main, m) != 0) abort();
+  gr_lock_release(&rt->sched);
 }
 
 static gr_p *p_new(int id) {
