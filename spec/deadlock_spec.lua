@@ -33,19 +33,8 @@ local function script(code, opts, seconds)
   })
 end
 
--- Stock lua5.4 running a script with require "goroutine" (module mode).
+local module_script = support.module_script
 local build_dir = support.bin:match("^(.*)/[^/]*$") or "."
-local function module_script(code, seconds)
-  local path = os.tmpname() .. ".lua"
-  local f = assert(io.open(path, "wb")); f:write(code); f:close()
-  local lua = os.getenv("LUA") or "lua5.4"
-  local r = support.sh("timeout " .. (seconds or 60)
-    .. " env LUA_CPATH=" .. support.quote(build_dir .. "/?.so;;")
-    .. " " .. support.quote(lua) .. " " .. support.quote(path))
-  os.remove(path)
-  r.path = path
-  return r
-end
 
 -- The number of the line of 'code' that contains 'marker'.
 local function line_of(code, marker)

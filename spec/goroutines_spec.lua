@@ -24,18 +24,7 @@ local function script(code, opts, seconds)
   return support.script(code, o)
 end
 
--- Stock lua5.4 running a script with require "goroutine" (module mode).
-local function module_script(code, seconds)
-  local path = os.tmpname() .. ".lua"
-  local f = assert(io.open(path, "wb")); f:write(code); f:close()
-  local dir = support.bin:match("^(.*)/[^/]*$") or "."
-  local lua = os.getenv("LUA") or "lua5.4"
-  local r = support.sh("timeout " .. (seconds or 60)
-    .. " env LUA_CPATH=" .. support.quote(dir .. "/?.so;;")
-    .. " " .. support.quote(lua) .. " " .. support.quote(path))
-  os.remove(path)
-  return r
-end
+local module_script = support.module_script
 
 local function has(s, sub) return s:find(sub, 1, true) ~= nil end
 
@@ -370,5 +359,70 @@ describe("coroutines in a goroutine", function()
       ack:send(true)
     end
     assert.equal("done", out:recv())
+  end)
+end)
+
+-- A goroutine's coroutine.resume and coroutine.wrap are the runtime's own
+-- (they track which coroutine runs, for preemption): they must behave
+-- exactly as Lua's.  The probe runs in the spec's own state and in a
+-- goroutine, under the same chunk name, and the transcripts must match.
+describe("coroutines inside a goroutine", function()
+  local PROBE = [[
+    local out = {}
+    local function log(...) out[#out + 1] = table.concat(table.pack(...), ",", 1, select("#", ...)) end
+    local function show(...)
+      local t = table.pack(...)
+      for i = 1, t.n do t[i] = tostring(t[i]) end
+      log(table.concat(t, " ", 1, t.n))
+    end
+    local co = coroutine.create(function(a, b)
+      local c = coroutine.yield(a + b, "y")
+      return c * 2, coroutine.isyieldable()
+    end)
+    show(coroutine.resume(co, 1, 2))
+    show(coroutine.resume(co, 10))
+    show(coroutine.resume(co))
+    show(coroutine.resume(coroutine.create(function() error("boom") end)))
+    log(type(select(2, coroutine.resume(coroutine.create(function() error({}) end)))))
+    show(pcall(coroutine.resume, 42))
+    local gen = coroutine.wrap(function(n) for i = 1, n do coroutine.yield(i) end return "end" end)
+    show(gen(3), gen(), gen(), gen())
+    show(pcall(gen))
+    local bad = coroutine.wrap(function() error("inside") end)
+    show(pcall(bad))
+    local bad2 = coroutine.wrap(function() local x = nil; return x.y end)
+    show(pcall(function() return bad2() end))
+    show(pcall(coroutine.wrap, 1))
+    local closed = {}
+    local tbc = coroutine.wrap(function()
+      local _ <close> = setmetatable({}, { __close = function() closed[1] = "closed" end })
+      error("with a to-be-closed")
+    end)
+    show(pcall(tbc))
+    show(closed[1])
+    local nested = coroutine.wrap(function()
+      local inner = coroutine.wrap(function() coroutine.yield("inner") end)
+      coroutine.yield(inner())
+      return "outer done"
+    end)
+    show(nested(), nested())
+    return table.concat(out, "\n")
+  ]]
+
+  it("resume and wrap give the same results, yields and errors as Lua's", function()
+    local mine = assert(load(PROBE, "=probe"))()
+    local ch = goroutine.chan()
+    goroutine.go(function(src, out) out:send(load(src, "=probe")()) end, PROBE, ch)
+    local theirs = ch:recv()
+    assert.equal(mine, theirs)
+    -- and the transcript is the one Lua 5.4 gives
+    assert.truthy(has(theirs, "true 3 y\ntrue 20 true\nfalse cannot resume dead coroutine\n"))
+    assert.truthy(has(theirs, "false probe:15: boom\ntable\n"))
+    assert.truthy(has(theirs, "1 2 3 end\n"))
+    assert.truthy(has(theirs, "false cannot resume dead coroutine\n"))
+    assert.truthy(has(theirs, "false probe:21: inside\n"))
+    assert.truthy(theirs:find("false probe:24: probe:23: attempt to index a nil value", 1, true))
+    assert.truthy(has(theirs, "false probe:29: with a to-be-closed\nclosed\n"))
+    assert.truthy(has(theirs, "inner outer done"))
   end)
 end)

@@ -166,4 +166,40 @@ describe("with one worker thread (-p 1)", function()
     assert.equal("from a goroutine\n", r.stdout)
     assert.is_true(r.elapsed < 2, ("took %.2f s"):format(r.elapsed))
   end)
+
+  -- Preemption reaches the coroutine the Lua code runs in, not only the
+  -- goroutine's body: here the loop runs inside a coroutine.wrap.
+  it("a loop inside a user coroutine does not starve a ping-pong", function()
+    local r = script1([[
+      local goroutine = require "goroutine"
+      goroutine.go(function() coroutine.wrap(function() while true do end end)() end)
+    ]] .. PINGPONG)
+    assert.equal(0, r.status, "status (124: starved)")
+    assert.equal("round trips\t1000\n", r.stdout)
+  end)
+
+  it("lua_close stops a goroutine looping inside coroutine.resume (module mode)", function()
+    local r = support.module_script([[
+      local goroutine = require "goroutine"
+      local started = goroutine.chan()
+      goroutine.go(function(s)
+        s:send(true)
+        coroutine.resume(coroutine.create(function() while true do end end))
+      end, started)
+      started:recv()
+      print("main returns")
+    ]], 30)
+    assert.equal(0, r.status, "status (124: lua_close waited for the loop)")
+    assert.equal("main returns\n", r.stdout)
+  end)
+
+  it("Ctrl-C (SIGINT) interrupts the main goroutine inside a coroutine", function()
+    local r = support.script([[
+      local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+      io.popen("kill -INT " .. pid):close()
+      coroutine.wrap(function() while true do end end)()
+    ]], { env = "timeout 30" })
+    assert.equal(1, r.status, "status (124: the interrupt never arrived)")
+    assert.truthy(r.stderr:find("interrupted!", 1, true), r.stderr)
+  end)
 end)

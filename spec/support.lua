@@ -64,4 +64,19 @@ function support.script(code, opts)
   return r
 end
 
+-- Stock lua5.4 ($LUA) running 'code' as a script that does require
+-- "goroutine" (module mode), killed after 'seconds' (default 60).
+function support.module_script(code, seconds)
+  local path = os.tmpname() .. ".lua"
+  local f = assert(io.open(path, "wb")); f:write(code); f:close()
+  local build_dir = support.bin:match("^(.*)/[^/]*$") or "."
+  local lua = os.getenv("LUA") or "lua5.4"
+  local r = support.sh("timeout " .. (seconds or 60)
+    .. " env LUA_CPATH=" .. shell_quote(build_dir .. "/?.so;;")
+    .. " " .. shell_quote(lua) .. " " .. shell_quote(path))
+  os.remove(path)
+  r.path = path
+  return r
+end
+
 return support

@@ -270,11 +270,27 @@ int64_t gr_spawn(gr_runtime *rt, gr_msg *start, gr_done *done) {
 
 /* ----------------------------------------------------- the main body */
 
+/* The host opened the main state's libraries itself: once, let its
+** coroutine.resume/wrap keep g->running, as a goroutine's do (libs.c). */
+static void track_main_coroutines(lua_State *L) {
+  static const char trackedkey = 't';
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &trackedkey) == LUA_TNIL) {
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &trackedkey);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, LUA_COLIBNAME) == LUA_TTABLE)
+      gr_libs_track_coroutines(L, -1);
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+}
+
 int gr_pcall(lua_State *L, int nargs, int nresults) {
   gr_g *g = gr_getg(L);
   gr_runtime *rt = g->rt;
   if (g != rt->main || atomic_load(&rt->stopping))
     return lua_pcall(L, nargs, nresults, 0);
+  track_main_coroutines(L);
   int base = lua_gettop(L) - nargs;          /* the function */
   lua_State *co = lua_newthread(L);
   lua_insert(L, base);                       /* anchored below the call */

@@ -79,6 +79,10 @@ struct gr_g {
   gr_runtime *rt;
   lua_State *L;           /* the goroutine's own state (the host's, foreign) */
   lua_State *co;          /* coroutine running the body; NULL when foreign */
+  /* The coroutine whose Lua code runs now when it is not co: one the body
+  ** resumed (libs.c's coroutine.resume/wrap keep it), else NULL.  Written
+  ** and read (by the SIGURG handler) on the G's own thread only. */
+  _Atomic(lua_State *) running;
   atomic_int status;      /* enum gr_gstatus */
   int foreign;            /* runs on a host thread, never on a worker */
   int host;               /* not a goroutine: a host thread in a C API call */
@@ -248,6 +252,9 @@ void gr_g_register_foreign(gr_runtime *rt, lua_State *L, gr_g *g);
 
 /* A new goroutine state's libraries, opened on first use (libs.c). */
 void gr_libs_setup(lua_State *L);
+/* Replace resume and wrap in the coroutine table at idx with versions that
+** keep g->running (preemption reaches loops inside user coroutines). */
+void gr_libs_track_coroutines(lua_State *L, int idx);
 
 /* The module (lgoroutine.c): open it in L, push the module table. */
 void gr_open_module(lua_State *L);

@@ -129,7 +129,9 @@ static void on_sigurg(int sig) {
   gr_m *m = gr_curm();
   if (m == NULL || POLL_PREEMPT) return;
   gr_g *g = atomic_load_explicit(&m->curg, memory_order_relaxed);
-  if (g && g->co) lua_sethook(g->co, preempt_hook, LUA_MASKCOUNT, 1);
+  if (g == NULL || g->co == NULL) return;
+  lua_State *L = atomic_load_explicit(&g->running, memory_order_relaxed);
+  lua_sethook(L ? L : g->co, preempt_hook, LUA_MASKCOUNT, 1);
 }
 
 static void install_handlers(void) {
