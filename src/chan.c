@@ -420,6 +420,7 @@ static int host_wait(gr_chan *c, gr_g *g, double timeout) {
 ** received, or one that was not sent, is left in *m for the caller. */
 static int host_op(gr_chan *c, int dir, gr_msg *m, double timeout) {
   gr_g *wake;
+  if (atomic_load(&c->rt->closed)) return GR_ERROR;   /* after gr_close */
   gr_lock_acquire(&c->lock);
   int r = dir == CASE_SEND ? send_locked(c, m, &wake) : recv_locked(c, m, &wake);
   if (r != 0 || timeout == 0) {
@@ -451,6 +452,7 @@ int gr_chan_host_recv(gr_chan *c, gr_msg *m, double timeout) {
 int gr_chan_close(gr_chan *c) {
   gr_waitq woken = {NULL, NULL};
   gr_waiter *w;
+  if (atomic_load(&c->rt->closed)) return GR_ERROR;   /* after gr_close */
   gr_lock_acquire(&c->lock);
   if (c->closed) {
     gr_lock_release(&c->lock);

@@ -172,13 +172,18 @@ long long gr_go(gr_runtime *rt, const char *code, const char *name,
 
 /* ------------------------------------------------------------ channels */
 
+/* The host takes a reference to c: it pins the runtime record too. */
+static void host_retain(gr_chan *c) {
+  gr_runtime *rt = gr_chan_runtime(c);
+  gr_chan_retain(c);
+  atomic_fetch_add(&rt->pins, 1);
+  atomic_fetch_add(&rt->nhostrefs, 1);
+}
+
 gr_chan *gr_chan_make(gr_runtime *rt, size_t cap) {
   if (cap > UINT32_MAX / sizeof(gr_msg)) return NULL;
   gr_chan *c = gr_chan_new(rt, (uint32_t)cap);
-  if (c) {
-    gr_chan_retain(c);
-    atomic_fetch_add(&rt->nhostrefs, 1);
-  }
+  if (c) host_retain(c);
   return c;
 }
 
@@ -186,15 +191,16 @@ gr_chan *gr_chan_get(lua_State *L, int idx) {
   gr_obj *o = gr_obj_test(L, idx);
   if (o == NULL || strcmp(o->type->name, "channel") != 0) return NULL;
   gr_chan *c = (gr_chan *)o;
-  gr_chan_retain(c);
-  atomic_fetch_add(&gr_chan_runtime(c)->nhostrefs, 1);
+  host_retain(c);
   return c;
 }
 
 void gr_chan_unref(gr_chan *c) {
   if (c == NULL) return;
-  atomic_fetch_sub(&gr_chan_runtime(c)->nhostrefs, 1);
+  gr_runtime *rt = gr_chan_runtime(c);
+  atomic_fetch_sub(&rt->nhostrefs, 1);
   gr_chan_release(c);
+  gr_runtime_unpin(rt);                  /* after gr_close, maybe the last */
 }
 
 int gr_chan_send(gr_chan *c, const gr_value *v, double timeout) {

@@ -53,9 +53,11 @@ typedef struct gr_config {
 GR_API gr_runtime *gr_open(const gr_config *cfg);
 
 /* Stop every goroutine, join every thread, close every state, free the
-** runtime.  For runtimes made by gr_open; NULL does nothing.  First drop
-** every channel reference the host holds (gr_chan_unref, gr_value_free)
-** and let every host call on its channels return.  Never from inside the
+** runtime.  For runtimes made by gr_open; NULL does nothing.  First let
+** every host call on its channels return.  Channel references the host
+** still holds stay valid for gr_chan_unref and gr_value_free (the last of
+** them frees what is left); any other call on them gives GR_ERROR.  Never
+** from inside the
 ** runtime (a hook, a handler, a C function a goroutine calls).  A
 ** goroutine inside a blocking C call delays it until that call returns. */
 GR_API void gr_close(gr_runtime *rt);
@@ -141,7 +143,7 @@ GR_API long long gr_go(gr_runtime *rt, const char *code, const char *name,
 
 /*
 ** A channel made from C, with one reference owned by the caller; drop it
-** with gr_chan_unref (before gr_close).  NULL if cap is too large or memory
+** with gr_chan_unref (before or after gr_close).  NULL if cap is too large or memory
 ** runs out.  While the host holds a channel the runtime never reports a
 ** deadlock: a host thread may still send or receive.
 */
@@ -175,7 +177,8 @@ GR_API int gr_chan_recv(gr_chan *c, gr_value *v, double timeout);
 GR_API int gr_chan_sendlua(gr_chan *c, lua_State *L, int idx, double timeout);
 GR_API int gr_chan_recvlua(gr_chan *c, lua_State *L, double timeout);
 
-/* Close c: GR_OK, or GR_CLOSED if it was closed already. */
+/* Close c: GR_OK, or GR_CLOSED if it was closed already.  Send, receive
+** and close give GR_ERROR once the channel's runtime is closed. */
 GR_API int gr_chan_close(gr_chan *c);
 
 #endif

@@ -58,7 +58,13 @@ static void runtime_close(gr_runtime *rt) {
   gr_lock_destroy(&rt->allglock);
   free(rt->path);
   free(rt->cpath);
-  free(rt);
+  rt->path = rt->cpath = NULL;
+  atomic_store(&rt->closed, 1);
+  gr_runtime_unpin(rt);
+}
+
+void gr_runtime_unpin(gr_runtime *rt) {
+  if (atomic_fetch_sub(&rt->pins, 1) == 1) free(rt);
 }
 
 static int anchor_gc(lua_State *L) {
@@ -79,6 +85,7 @@ static gr_runtime *runtime_new(const gr_config *cfg, lua_State *L) {
   gr_lock_init(&rt->sched);
   gr_lock_init(&rt->allglock);
   atomic_init(&rt->nextid, 1);
+  atomic_init(&rt->pins, 1);              /* gr_close's own */
   if (L) {
     rt->path = field_copy(L, "package", "path");
     rt->cpath = field_copy(L, "package", "cpath");

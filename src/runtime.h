@@ -186,6 +186,12 @@ struct gr_runtime {
   char *path, *cpath;     /* package.path/cpath given to new goroutines */
   gr_config cfg;          /* memlimit, on_error, on_state */
   atomic_long nhostrefs;  /* channel references held by the host */
+  /* A host may drop its channels after gr_close: the runtime record stays
+  ** until then.  gr_close and each host channel reference pin it; the last
+  ** unpin frees it.  Once closed, host calls on a channel give GR_ERROR
+  ** (its wait queues may still name the freed goroutines' waiters). */
+  atomic_long pins;
+  atomic_int closed;
 
   struct gr_timers *timers;
   struct gr_sysmon *sysmon;
@@ -197,6 +203,8 @@ struct gr_runtime {
 gr_g *gr_getg(lua_State *L);
 /* Whether L is a goroutine's state (or a runtime's main state). */
 int gr_hasruntime(lua_State *L);
+/* Drop a pin on rt (rt->pins); the last frees the record. */
+void gr_runtime_unpin(gr_runtime *rt);
 
 /*
 ** Park the goroutine running in L until some waker calls gr_ready on it.

@@ -192,6 +192,35 @@ static void all_goroutines_parked_does_not_end_the_host(void) {
   in_child(parked_child, 30);
 }
 
+/*
+** The host drops its channels only after gr_close: the runtime's record
+** waits for them.  Calls on them in between give GR_ERROR, even on a
+** channel whose wait queue still names a goroutine that was stopped.
+*/
+static void channels_dropped_after_close(void) {
+  gr_runtime *rt = gr_open(NULL);
+  gr_chan *kept = gr_chan_make(rt, 2);
+  gr_chan *ready = gr_chan_make(rt, 1);
+  gr_value s = ct_str("buffered");
+  CHECK(gr_chan_send(kept, &s, 0) == GR_OK);
+  gr_value arg = ct_chan(ready);
+  ct_go(rt, "local ready = ...\nlocal mine = goroutine.chan()\nready:send(mine)\nmine:recv()", &arg, 1);
+  gr_value theirs;
+  CHECK(gr_chan_recv(ready, &theirs, -1) == GR_OK && theirs.type == GR_CHANNEL);
+  gr_close(rt);
+  gr_value x = ct_int(1), got;
+  CHECK(gr_chan_send(kept, &x, 0) == GR_ERROR);
+  CHECK(gr_chan_recv(kept, &got, -1) == GR_ERROR && got.type == GR_NIL);
+  CHECK(gr_chan_close(kept) == GR_ERROR);
+  if (theirs.type == GR_CHANNEL) {
+    CHECK(gr_chan_send(theirs.u.channel, &x, -1) == GR_ERROR);
+    CHECK(gr_chan_close(theirs.u.channel) == GR_ERROR);
+  }
+  gr_value_free(&theirs);
+  gr_chan_unref(ready);
+  gr_chan_unref(kept);                   /* the last: frees the runtime */
+}
+
 int main(void) {
   ct_begin();
   RUN(close_with_one_worker);
@@ -202,5 +231,6 @@ int main(void) {
   RUN(many_runtimes_in_turn);
   RUN(close_with_a_busy_loop_inside_a_coroutine);
   RUN(all_goroutines_parked_does_not_end_the_host);
+  RUN(channels_dropped_after_close);
   return ct_end();
 }
