@@ -723,7 +723,7 @@ static const luaL_Reg chan_metamethods[] = {
 };
 
 static const gr_objtype chan_type = {
-  "channel", "goroutine.channel", chan_methods, chan_metamethods, chan_destroy
+  "channel", chan_methods, chan_metamethods, chan_destroy
 };
 
 void gr_chan_open(lua_State *L) {

@@ -7,7 +7,13 @@
 
 typedef struct gr_handle { gr_obj *obj; } gr_handle;
 
-static const char handles_key = 'h';   /* registry: weak table obj -> handle */
+/* registry[&handles_key]: a table with weak values, one per state, that
+** maps each object (its address) to its handle, each type to its handle
+** metatable, and &resolver_key to those metatables' own metatable.  Weak
+** is right for all three: a metatable or resolver no handle uses any more
+** is made again when one is needed.  One registry entry, made once. */
+static const char handles_key = 'h';
+static const char resolver_key = 'r';
 static const char TYPE_FIELD[] = "__goroutine_type";
 
 void gr_obj_init(gr_obj *o, const gr_objtype *type) {
@@ -35,8 +41,23 @@ gr_obj *gr_obj_test(lua_State *L, int idx) {
   return o;
 }
 
+/* Whether the value at idx is a handle of 'type': its metatable is the
+** one registered for the type (registry[type]). */
+static gr_handle *test_type(lua_State *L, int idx, const gr_objtype *type) {
+  gr_handle *h = (gr_handle *)lua_touserdata(L, idx);
+  if (h == NULL || !lua_getmetatable(L, idx)) return NULL;
+  int same = 0;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &handles_key) == LUA_TTABLE) {
+    lua_rawgetp(L, -1, type);
+    same = lua_rawequal(L, -1, -3);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+  return same ? h : NULL;
+}
+
 gr_obj *gr_obj_check(lua_State *L, int idx, const gr_objtype *type) {
-  gr_handle *h = (gr_handle *)luaL_testudata(L, idx, type->tname);
+  gr_handle *h = test_type(L, idx, type);
   if (h == NULL) {
     const char *got = luaL_typename(L, idx);
     gr_obj *o = gr_obj_test(L, idx);
@@ -62,17 +83,42 @@ static int handle_tostring(lua_State *L) {
   return 1;
 }
 
-/* Push the metatable for handles of 'type', creating it on first use.  The
-** methods live in the metatable itself (__index is the metatable): one
-** table per type per state, since every goroutine state has its own. */
-static void push_metatable(lua_State *L, const gr_objtype *type) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, type->tname) != LUA_TNIL) return;
+/*
+** __index of every handle metatable's own metatable: a method not yet in
+** the handle metatable is looked up in its type's list and stored there,
+** so it costs a C call once per state and a table hit after that.
+*/
+static int resolve_method(lua_State *L) {
+  const char *name = lua_tostring(L, 2);
+  if (name == NULL || lua_type(L, 2) != LUA_TSTRING) return 0;
+  lua_pushstring(L, TYPE_FIELD);
+  lua_rawget(L, 1);
+  const gr_objtype *type = (const gr_objtype *)lua_touserdata(L, -1);
+  if (type == NULL) return 0;
+  for (const luaL_Reg *r = type->methods; r->name; r++) {
+    if (strcmp(r->name, name) == 0) {
+      lua_pushcfunction(L, r->func);
+      lua_pushvalue(L, 2);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/*
+** Push the metatable for handles of 'type', kept in the handles table at
+** index 'handles', creating it on first use: one per type per state, since
+** every goroutine has its own state.  The methods live in the metatable
+** itself (__index is the metatable), each added on its first use
+** (resolve_method): a goroutine that only sends pays neither time nor
+** memory for the other methods.
+*/
+static void push_metatable(lua_State *L, int handles, const gr_objtype *type) {
+  if (lua_rawgetp(L, handles, type) != LUA_TNIL) return;
   lua_pop(L, 1);
-  int n = 0;
-  for (const luaL_Reg *r = type->methods; r->name; r++) n++;
-  for (const luaL_Reg *r = type->metamethods; r && r->name; r++) n++;
-  lua_createtable(L, 0, n + 5);
-  luaL_setfuncs(L, type->methods, 0);
+  lua_createtable(L, 0, 8);
   if (type->metamethods) luaL_setfuncs(L, type->metamethods, 0);
   lua_pushvalue(L, -1);
   lua_setfield(L, -2, "__index");
@@ -84,34 +130,44 @@ static void push_metatable(lua_State *L, const gr_objtype *type) {
   lua_setfield(L, -2, "__name");
   lua_pushlightuserdata(L, (void *)type);
   lua_setfield(L, -2, TYPE_FIELD);
+  if (lua_rawgetp(L, handles, &resolver_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, resolve_method);
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, handles, &resolver_key);
+  }
+  lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, type->tname);
+  lua_rawsetp(L, handles, type);
 }
 
 void gr_obj_push(lua_State *L, gr_obj *o) {
-  luaL_checkstack(L, 4, NULL);
+  luaL_checkstack(L, 6, NULL);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &handles_key) != LUA_TTABLE) {
     lua_pop(L, 1);
-    lua_newtable(L);
-    lua_newtable(L);
+    lua_createtable(L, 0, 4);           /* a handle, its metatable, resolver */
+    lua_createtable(L, 0, 1);
     lua_pushliteral(L, "v");
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &handles_key);
   }
-  if (lua_rawgetp(L, -1, o) == LUA_TUSERDATA) {
-    lua_remove(L, -2);
+  int handles = lua_gettop(L);
+  if (lua_rawgetp(L, handles, o) == LUA_TUSERDATA) {
+    lua_remove(L, handles);
     return;
   }
   lua_pop(L, 1);
   gr_handle *h = (gr_handle *)lua_newuserdatauv(L, sizeof *h, 0);
   h->obj = NULL;                      /* no reference until fully set up */
-  push_metatable(L, o->type);
+  push_metatable(L, handles, o->type);
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
-  lua_rawsetp(L, -3, o);
+  lua_rawsetp(L, handles, o);
   gr_obj_retain(o);
   h->obj = o;
-  lua_remove(L, -2);
+  lua_remove(L, handles);
 }

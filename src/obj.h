@@ -22,8 +22,7 @@ typedef struct gr_obj gr_obj;
 
 typedef struct gr_objtype {
   const char *name;            /* user-visible type name: "channel", "mutex" */
-  const char *tname;           /* metatable name in the registry */
-  const luaL_Reg *methods;     /* __index methods */
+  const luaL_Reg *methods;     /* __index methods (looked up on first use) */
   const luaL_Reg *metamethods; /* extra metamethods (__len, ...), may be NULL */
   void (*destroy)(gr_obj *o);  /* frees the object when its count reaches 0 */
 } gr_objtype;

@@ -125,7 +125,7 @@ static const luaL_Reg mutex_methods[] = {
   {NULL, NULL}
 };
 static const gr_objtype mutex_type = {
-  "mutex", "goroutine.mutex", mutex_methods, NULL, mutex_destroy
+  "mutex", mutex_methods, NULL, mutex_destroy
 };
 
 /* ============================================================== RWMutex */
@@ -245,7 +245,7 @@ static const luaL_Reg rwmutex_methods[] = {
   {NULL, NULL}
 };
 static const gr_objtype rwmutex_type = {
-  "rwmutex", "goroutine.rwmutex", rwmutex_methods, NULL, rwmutex_destroy
+  "rwmutex", rwmutex_methods, NULL, rwmutex_destroy
 };
 
 /* ============================================================ WaitGroup */
@@ -318,7 +318,7 @@ static const luaL_Reg waitgroup_methods[] = {
   {"add", wg_add}, {"done", wg_done}, {"wait", wg_wait}, {NULL, NULL}
 };
 static const gr_objtype waitgroup_type = {
-  "waitgroup", "goroutine.waitgroup", waitgroup_methods, NULL, waitgroup_destroy
+  "waitgroup", waitgroup_methods, NULL, waitgroup_destroy
 };
 
 /* ================================================================= Once */
@@ -386,7 +386,7 @@ static int once_new(lua_State *L) {
 
 static const luaL_Reg once_methods[] = { {"call", once_call}, {NULL, NULL} };
 static const gr_objtype once_type = {
-  "once", "goroutine.once", once_methods, NULL, once_destroy
+  "once", once_methods, NULL, once_destroy
 };
 
 /* ================================================================= Cond */
@@ -461,7 +461,7 @@ static const luaL_Reg cond_methods[] = {
   {NULL, NULL}
 };
 static const gr_objtype cond_type = {
-  "cond", "goroutine.cond", cond_methods, NULL, cond_destroy
+  "cond", cond_methods, NULL, cond_destroy
 };
 
 /* =============================================================== Atomic */
@@ -520,7 +520,7 @@ static const luaL_Reg atomic_methods[] = {
   {"cas", atomic_cas_m}, {NULL, NULL}
 };
 static const gr_objtype atomic_type = {
-  "atomic", "goroutine.atomic", atomic_methods, NULL, atomic_destroy
+  "atomic", atomic_methods, NULL, atomic_destroy
 };
 
 /* ============================================================== module */

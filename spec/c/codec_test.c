@@ -109,7 +109,7 @@ static int dummy_refs(lua_State *L) {
 
 static const luaL_Reg dummy_methods[] = {{"refs", dummy_refs}, {NULL, NULL}};
 static const gr_objtype dummy_type = {
-  "dummy", "codec_test.dummy", dummy_methods, NULL, dummy_destroy
+  "dummy", dummy_methods, NULL, dummy_destroy
 };
 
 static int l_newobj(lua_State *L) {
