@@ -14,11 +14,17 @@
 #include <lualib.h>
 #include <lauxlib.h>
 #include "runtime.h"
+#include "arena.h"
 
-static const char gkey = 'g';   /* registry: lightuserdata gr_g* of the state */
-static const char cokey = 'c';  /* registry: the body coroutine */
+/* registry of a host's state: lightuserdata gr_g* (a goroutine's state
+** needs none: its allocator's user data is its G). */
+static const char gkey = 'g';
+
+static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 gr_g *gr_getg(lua_State *L) {
+  void *ud;
+  if (lua_getallocf(L, &ud) == state_alloc) return (gr_g *)ud;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &gkey);
   gr_g *g = (gr_g *)lua_touserdata(L, -1);
   lua_pop(L, 1);
@@ -27,6 +33,8 @@ gr_g *gr_getg(lua_State *L) {
 }
 
 int gr_hasruntime(lua_State *L) {
+  void *ud;
+  if (lua_getallocf(L, &ud) == state_alloc) return 1;
   int has = lua_rawgetp(L, LUA_REGISTRYINDEX, &gkey) != LUA_TNIL;
   lua_pop(L, 1);
   return has;
@@ -79,23 +87,25 @@ void gr_g_free(gr_g *g) {
   gr_msg_free(&g->w.msg);
   gr_lock_destroy(&g->tplock);
   gr_cond_destroy(&g->tpcond);
+  gr_arena_free(g->arena);             /* its state is closed */
   free(g);
 }
 
 /* ------------------------------------------------------------ the state */
 
-/* Every goroutine's allocator: counts its bytes, enforces the limit. */
+/* Every goroutine's allocator: counts its bytes, enforces the limit; the
+** blocks come from the G's arena (arena.c). */
 static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   gr_g *g = (gr_g *)ud;
   size_t old = ptr ? osize : 0;
   if (nsize == 0) {
-    free(ptr);
+    gr_arena_realloc(g->arena, ptr, old, 0);
     g->mem -= old;
     return NULL;
   }
   size_t limit = g->rt->cfg.memlimit;
   if (limit && nsize > old && g->mem + (nsize - old) > limit) return NULL;
-  void *p = realloc(ptr, nsize);
+  void *p = gr_arena_realloc(g->arena, ptr, old, nsize);
   if (p) g->mem += nsize - old;
   return p;
 }
@@ -103,18 +113,17 @@ static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 /* Open a new goroutine's state (runs protected: errors are out of memory). */
 static int body(lua_State *L);
 
+/* Returns the body coroutine, which stays on the state's own stack (its
+** anchor: the main thread runs nothing else once this is done). */
 static int state_setup(lua_State *L) {
   gr_g *g = (gr_g *)lua_touserdata(L, 1);
-  lua_pushlightuserdata(L, g);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &gkey);
   gr_libs_setup(L);                 /* libraries open on first use */
   if (g->rt->cfg.on_state) g->rt->cfg.on_state(g->rt->cfg.ud, L);
   g->co = lua_newthread(L);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &cokey);   /* anchored */
   gr_preempt_arm(g->co);
   lua_pushlightuserdata(g->co, g);
   lua_pushcclosure(g->co, body, 1);
-  return 0;
+  return 1;
 }
 
 /* The base function of every body coroutine: decode the start message
@@ -133,16 +142,32 @@ static int body(lua_State *L) {
 
 /*
 ** Make g's state: its libraries, the host's hook, and the body coroutine
-** (anchored in the registry).  Returns 0 if it could not: then g->L is
+** (anchored on the state's stack).  Returns 0 if it could not: then g->L is
 ** NULL (no memory even for a state) or holds the error on its stack.
 */
+/*
+** A new state's collector owes a debt from its first byte, so it would run
+** a whole first cycle while the goroutine is still being set up (about a
+** fifth of a spawn).  Instead: one collection of the bare state, which
+** costs little, with a pause that lets the state grow to about
+** FIRST_GC_PAUSE percent of it (some 16 KB) before the next; then Lua's
+** usual pause (LUAI_GCPAUSE) from that cycle on.  Most goroutines finish,
+** or park, before their collector ever runs.
+*/
+#define FIRST_GC_PAUSE 300
+#define LUA_GC_PAUSE 200
+
 static int g_makestate(gr_g *g) {
+  if ((g->arena = gr_arena_new()) == NULL) return 0;
   lua_State *L = lua_newstate(state_alloc, g);
   if (L == NULL) return 0;
   g->L = L;
+  lua_gc(L, LUA_GCINC, FIRST_GC_PAUSE, 0, 0);
+  lua_gc(L, LUA_GCCOLLECT);
+  lua_gc(L, LUA_GCINC, LUA_GC_PAUSE, 0, 0);
   lua_pushcfunction(L, state_setup);
   lua_pushlightuserdata(L, g);
-  return lua_pcall(L, 1, 0, 0) == LUA_OK;
+  return lua_pcall(L, 1, 1, 0) == LUA_OK;
 }
 
 /* ------------------------------------------------------- ending a G */

@@ -87,6 +87,7 @@ struct gr_g {
   int foreign;            /* runs on a host thread, never on a worker */
   int host;               /* not a goroutine: a host thread in a C API call */
   size_t mem;             /* bytes its state has allocated */
+  struct gr_arena *arena; /* where its state's blocks come from (arena.c) */
   struct gr_done *done;   /* a host waits for this G's end, or NULL */
   int nargs;              /* arguments for the first resume (gr_pcall) */
   int started;            /* body has been resumed once */
