@@ -14,7 +14,9 @@ typedef struct gr_handle { gr_obj *obj; } gr_handle;
 ** is made again when one is needed.  One registry entry, made once. */
 static const char handles_key = 'h';
 static const char resolver_key = 'r';
-static const char TYPE_FIELD[] = "__goroutine_type";
+/* A handle metatable's [1] is its type (a light userdata): only this file
+** makes such a value, so it tells our handles from any other userdata. */
+#define TYPE_INDEX 1
 
 void gr_obj_init(gr_obj *o, const gr_objtype *type) {
   o->type = type;
@@ -35,23 +37,25 @@ gr_obj *gr_obj_test(lua_State *L, int idx) {
   gr_obj *o = NULL;
   if (h == NULL || lua_islightuserdata(L, idx) || !lua_getmetatable(L, idx))
     return NULL;
-  if (lua_getfield(L, -1, TYPE_FIELD) == LUA_TLIGHTUSERDATA)
-    o = h->obj;
-  lua_pop(L, 2);
+  int mt = lua_gettop(L);
+  /* Any userdata's metatable may hold a light userdata at [1]: ours is the
+  ** metatable the state keeps for that type. */
+  if (lua_rawgeti(L, mt, TYPE_INDEX) == LUA_TLIGHTUSERDATA &&
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &handles_key) == LUA_TTABLE) {
+    lua_rawgetp(L, -1, lua_touserdata(L, mt + 1));
+    if (lua_rawequal(L, -1, mt)) o = h->obj;
+  }
+  lua_settop(L, mt - 1);
   return o;
 }
 
-/* Whether the value at idx is a handle of 'type': its metatable is the
-** one registered for the type (registry[type]). */
+/* The handle at idx if it is one of 'type' (its metatable's [1] says). */
 static gr_handle *test_type(lua_State *L, int idx, const gr_objtype *type) {
   gr_handle *h = (gr_handle *)lua_touserdata(L, idx);
-  if (h == NULL || !lua_getmetatable(L, idx)) return NULL;
-  int same = 0;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &handles_key) == LUA_TTABLE) {
-    lua_rawgetp(L, -1, type);
-    same = lua_rawequal(L, -1, -3);
-    lua_pop(L, 1);
-  }
+  if (h == NULL || lua_islightuserdata(L, idx) || !lua_getmetatable(L, idx))
+    return NULL;
+  lua_rawgeti(L, -1, TYPE_INDEX);
+  int same = lua_touserdata(L, -1) == (void *)type;
   lua_pop(L, 2);
   return same ? h : NULL;
 }
@@ -91,8 +95,7 @@ static int handle_tostring(lua_State *L) {
 static int resolve_method(lua_State *L) {
   const char *name = lua_tostring(L, 2);
   if (name == NULL || lua_type(L, 2) != LUA_TSTRING) return 0;
-  lua_pushstring(L, TYPE_FIELD);
-  lua_rawget(L, 1);
+  lua_rawgeti(L, 1, TYPE_INDEX);
   const gr_objtype *type = (const gr_objtype *)lua_touserdata(L, -1);
   if (type == NULL) return 0;
   for (const luaL_Reg *r = type->methods; r->name; r++) {
@@ -118,7 +121,7 @@ static int resolve_method(lua_State *L) {
 static void push_metatable(lua_State *L, int handles, const gr_objtype *type) {
   if (lua_rawgetp(L, handles, type) != LUA_TNIL) return;
   lua_pop(L, 1);
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 1, 8);
   if (type->metamethods) luaL_setfuncs(L, type->metamethods, 0);
   lua_pushvalue(L, -1);
   lua_setfield(L, -2, "__index");
@@ -129,7 +132,7 @@ static void push_metatable(lua_State *L, int handles, const gr_objtype *type) {
   lua_pushstring(L, type->name);
   lua_setfield(L, -2, "__name");
   lua_pushlightuserdata(L, (void *)type);
-  lua_setfield(L, -2, TYPE_FIELD);
+  lua_rawseti(L, -2, TYPE_INDEX);
   if (lua_rawgetp(L, handles, &resolver_key) == LUA_TNIL) {
     lua_pop(L, 1);
     lua_createtable(L, 0, 1);

@@ -3,7 +3,7 @@
 local goroutine = require "goroutine"
 local B = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib.lua")
 
-local N = 200000
+local N = tonumber(os.getenv("W1_N")) or 200000
 local ping, pong = goroutine.chan(), goroutine.chan()
 
 local t0 = B.now()
