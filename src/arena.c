@@ -47,6 +47,7 @@ struct gr_arena {
   void *free[ARENA_CLASSES];   /* freed blocks of each class, linked */
   char *bump, *end;            /* the untouched rest of the newest chunk */
   chunk *chunks;               /* every chunk, newest first */
+  size_t nchunks;
 };
 
 static size_t class_of(size_t n) { return (n + ARENA_GRAIN - 1) / ARENA_GRAIN; }
@@ -58,10 +59,15 @@ gr_arena *gr_arena_new(void) {
   gr_arena *a = (gr_arena *)(c + CHUNK_HEAD);
   memset(a, 0, sizeof *a);
   a->chunks = (chunk *)c;
+  a->nchunks = 1;
   a->bump = c + CHUNK_HEAD + (sizeof *a + ARENA_GRAIN - 1) / ARENA_GRAIN * ARENA_GRAIN;
   a->end = c + ARENA_CHUNK;
   POISON(a->bump, (size_t)(a->end - a->bump));
   return a;
+}
+
+size_t gr_arena_chunkbytes(const gr_arena *a) {
+  return a->nchunks * ARENA_CHUNK;
 }
 
 void gr_arena_free(gr_arena *a) {
@@ -97,6 +103,7 @@ static void *small_alloc(gr_arena *a, size_t cls) {
     }
     ((chunk *)c)->next = a->chunks;
     a->chunks = (chunk *)c;
+    a->nchunks++;
     a->bump = c + CHUNK_HEAD;
     a->end = c + ARENA_CHUNK;
     POISON(a->bump, (size_t)(a->end - a->bump));

@@ -20,11 +20,9 @@
 ** needs none: its allocator's user data is its G). */
 static const char gkey = 'g';
 
-static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
-
 gr_g *gr_getg(lua_State *L) {
   void *ud;
-  if (lua_getallocf(L, &ud) == state_alloc) return (gr_g *)ud;
+  if (lua_getallocf(L, &ud) == gr_state_alloc) return (gr_g *)ud;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &gkey);
   gr_g *g = (gr_g *)lua_touserdata(L, -1);
   lua_pop(L, 1);
@@ -34,7 +32,7 @@ gr_g *gr_getg(lua_State *L) {
 
 int gr_hasruntime(lua_State *L) {
   void *ud;
-  if (lua_getallocf(L, &ud) == state_alloc) return 1;
+  if (lua_getallocf(L, &ud) == gr_state_alloc) return 1;
   int has = lua_rawgetp(L, LUA_REGISTRYINDEX, &gkey) != LUA_TNIL;
   lua_pop(L, 1);
   return has;
@@ -95,7 +93,7 @@ void gr_g_free(gr_g *g) {
 
 /* Every goroutine's allocator: counts its bytes, enforces the limit; the
 ** blocks come from the G's arena (arena.c). */
-static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+void *gr_state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   gr_g *g = (gr_g *)ud;
   size_t old = ptr ? osize : 0;
   if (nsize == 0) {
@@ -155,16 +153,23 @@ static int body(lua_State *L) {
 ** or park, before their collector ever runs.
 */
 #define FIRST_GC_PAUSE 300
-#define LUA_GC_PAUSE 200
 
-static int g_makestate(gr_g *g) {
-  if ((g->arena = gr_arena_new()) == NULL) return 0;
-  lua_State *L = lua_newstate(state_alloc, g);
-  if (L == NULL) return 0;
-  g->L = L;
+void gr_state_gc_reset(lua_State *L) {
   lua_gc(L, LUA_GCINC, FIRST_GC_PAUSE, 0, 0);
   lua_gc(L, LUA_GCCOLLECT);
   lua_gc(L, LUA_GCINC, LUA_GC_PAUSE, 0, 0);
+}
+
+static int g_makestate(gr_g *g) {
+  lua_State *L;
+  if (gr_pool_get(g)) {                /* a reset state (pool.c) */
+    L = g->L;
+  } else {
+    if ((g->arena = gr_arena_new()) == NULL) return 0;
+    if ((L = lua_newstate(gr_state_alloc, g)) == NULL) return 0;
+    g->L = L;
+    gr_state_gc_reset(L);
+  }
   lua_pushcfunction(L, state_setup);
   lua_pushlightuserdata(L, g);
   return lua_pcall(L, 1, 1, 0) == LUA_OK;
@@ -181,12 +186,15 @@ static const char *error_text(lua_State *L) {
   return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
 }
 
-static void g_finish(gr_g *g, const char *err) {
+/* The G ended (with err for its host, if it failed): its state goes back
+** to the pool when the body returned (reuse), else it is closed. */
+static void g_finish(gr_g *g, const char *err, int reuse) {
   gr_done *done = g->done;
   char *copy = err ? strdup(err) : NULL;
   atomic_store(&g->status, GR_G_DEAD);
   g_unlink(g->rt, g);
-  if (g->L) lua_close(g->L);   /* may run __gc: no runtime lock is held here */
+  /* Both may run __gc: no runtime lock is held here. */
+  if (g->L && !(reuse && gr_pool_put(g))) lua_close(g->L);
   gr_g_free(g);
   if (done) {
     gr_lock_acquire(&done->lock);
@@ -197,7 +205,7 @@ static void g_finish(gr_g *g, const char *err) {
   }
 }
 
-static void g_exit(gr_g *g) { g_finish(g, NULL); }
+static void g_exit(gr_g *g) { g_finish(g, NULL, 1); }
 
 /*
 ** An error no one caught: Go's panic.  It goes to the host waiting for this
@@ -212,10 +220,10 @@ static void g_fail(gr_g *g) {
   const char *report = lua_tostring(L, -1);
   gr_runtime *rt = g->rt;
   if (g->done) {
-    g_finish(g, report);
+    g_finish(g, report, 0);
   } else if (rt->cfg.on_error) {
     rt->cfg.on_error(rt->cfg.ud, (long long)g->id, report);
-    g_finish(g, NULL);
+    g_finish(g, NULL, 0);
   } else {
     fflush(stdout);
     fprintf(stderr, "goroutine %lld [error]:\n%s\n", (long long)g->id, report);

@@ -54,6 +54,7 @@ static void runtime_close(gr_runtime *rt) {
     rt->allg = g->allnext;
     gr_g_free(g);
   }
+  gr_pool_free(rt);
   gr_lock_destroy(&rt->sched);
   gr_lock_destroy(&rt->allglock);
   free(rt->path);
@@ -100,6 +101,7 @@ static gr_runtime *runtime_new(const gr_config *cfg, lua_State *L) {
   } else {
     atomic_store(&rt->nextid, 2);     /* ids as if a main goroutine ran */
   }
+  gr_pool_new(rt);                   /* before any worker runs a G */
   gr_sched_init(rt, rt->cfg.procs > 0 ? rt->cfg.procs : procs_from_env());
   gr_timers_start(rt);
   gr_sysmon_start(rt);

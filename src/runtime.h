@@ -196,6 +196,7 @@ struct gr_runtime {
 
   struct gr_timers *timers;
   struct gr_sysmon *sysmon;
+  struct gr_pool *pool;   /* states kept for reuse (pool.c), or NULL */
 };
 
 /* ------------------------------------------------------------ protocol */
@@ -258,6 +259,24 @@ gr_g *gr_g_new(gr_runtime *rt);
 void gr_g_free(gr_g *g);
 void gr_g_execute(gr_m *m, gr_g *g);
 void gr_g_register_foreign(gr_runtime *rt, lua_State *L, gr_g *g);
+
+/* A goroutine state's allocator (g.c): counts for its G, from its arena. */
+void *gr_state_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+/* Lua's default collector settings (lgc.h), which a reset state gets back. */
+#define LUA_GC_PAUSE 200
+#define LUA_GC_STEPMUL 100
+#define LUA_GC_STEPSIZE 13
+/* One full collection that leaves the next well ahead (g.c). */
+void gr_state_gc_reset(lua_State *L);
+
+/* States kept for reuse (pool.c).  put: reset g's state and keep it (then
+** g->L and g->arena are NULL); 0 if it must be closed instead.  get: give
+** g a kept state, if there is one. */
+typedef struct gr_pool gr_pool;
+void gr_pool_new(gr_runtime *rt);
+int gr_pool_put(gr_g *g);
+int gr_pool_get(gr_g *g);
+void gr_pool_free(gr_runtime *rt);
 
 /* A new goroutine state's libraries, opened on first use (libs.c). */
 void gr_libs_setup(lua_State *L);
