@@ -221,6 +221,35 @@ describe("C functions of the standard library and of this module", function()
     assert.equal("works", ch:recv())
   end)
 
+  it("the module table itself crosses as the receiver's own module", function()
+    local g = goroutine
+    local got = in_goroutine(function(o, mod)
+      -- an upvalue and an argument, both the sender's module
+      o:send({ up = rawequal(g, goroutine), arg = rawequal(mod, goroutine),
+               go = rawequal(go, goroutine.go), chan = type(g.chan) })
+    end, goroutine)
+    assert.same({ up = true, arg = true, go = true, chan = "function" }, got)
+    -- and back: main's own module
+    local back = in_goroutine(function(o) o:send({ goroutine, go }) end)
+    assert.is_true(rawequal(back[1], goroutine))
+    assert.is_true(rawequal(back[2], goroutine.go))
+  end)
+
+  it("the module lists every function to pairs, even before its first use", function()
+    local names = in_goroutine(function(o)
+      local seen = {}
+      for k, v in pairs(goroutine) do seen[#seen + 1] = k .. ":" .. type(v) end
+      table.sort(seen)
+      o:send(table.concat(seen, " "))
+    end)
+    local mine = {}
+    for k, v in pairs(goroutine) do mine[#mine + 1] = k .. ":" .. type(v) end
+    table.sort(mine)
+    assert.equal(table.concat(mine, " "), names)
+    assert.truthy(names:find("go:function", 1, true))
+    assert.truthy(names:find("waitgroup:function", 1, true))
+  end)
+
   it("other C functions are refused", function()
     local ch = goroutine.chan(1)
     local iter = string.gmatch("a b", "%a")     -- a C closure of no library

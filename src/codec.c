@@ -25,6 +25,7 @@
 **                              __goroutine_encode returned
 **   REF uvar(id)               a table, function or user value met before
 **   HANDLE uvar(k)             trailer[k]
+**   MODULE                     the goroutine module: the receiver's own
 **
 **   upvalue = value | GLOBALS  (the receiver's global table)
 **                   | UPREF uvar(id) uvar(k)  (shares upvalue k of function id)
@@ -76,7 +77,7 @@
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT8, T_INT16, T_INT32, T_INT64, T_FLOAT,
   T_STR, T_TABLE, T_TABLEMT, T_LFUNC, T_CFUNC, T_REF, T_HANDLE, T_GLOBALS,
-  T_UPREF, T_USER, T_SHARED
+  T_UPREF, T_USER, T_SHARED, T_MODULE
 };
 #define T_FIXSTR    0x40      /* 0x40..0x5f */
 #define FIXSTR_MAX  31
@@ -157,6 +158,7 @@ typedef struct enc {
   int kind, nroots, start;
   int cfslot;             /* stack slot for the C-function name map */
   const void *globals;    /* the sender's global table, once looked up */
+  const void *module;     /* its package.loaded.goroutine, once looked up */
   unsigned char stackbuf[STACKBUF];
   gr_obj *objinl[OBJS_INLINE];
   ment mapinl[MAP_INLINE];
@@ -628,6 +630,9 @@ static void cfmap_build(lua_State *L) {
   for (i = 0; cf_libs[i] != NULL; i++) {
     lua_pushstring(L, cf_libs[i]);
     if (lua_rawget(L, loaded) == LUA_TTABLE) {
+      /* This module fills itself at its first lookup (lgoroutine.c). */
+      lua_getfield(L, -1, "go");
+      lua_pop(L, 1);
       lua_pushnil(L);
       while (lua_next(L, -2)) {
         if (lua_type(L, -2) == LUA_TSTRING && lua_iscfunction(L, -1))
@@ -769,12 +774,33 @@ static int enc_user_step(enc *e, eframe *f) {
   return 0;
 }
 
+/* Whether the table at t is the sender's goroutine module, which crosses
+** by name as its C functions do (nearly every goroutine's upvalue). */
+static int is_module(enc *e, int t) {
+  lua_State *L = e->L;
+  if (e->module == NULL) {
+    int top = lua_gettop(L);
+    luaL_checkstack(L, 2, NULL);
+    e->module = &e->module;              /* none: a pointer no table has */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE &&
+        lua_getfield(L, -1, "goroutine") == LUA_TTABLE)
+      e->module = lua_topointer(L, -1);
+    lua_settop(L, top);
+  }
+  return lua_topointer(L, t) == e->module;
+}
+
 static int enc_table(enc *e, int t) {
   lua_State *L = e->L;
   const void *p = lua_topointer(L, t);
-  ment *me = map_find(e, p);
+  ment *me;
   eframe *f;
   int hasmt = 0;
+  if (is_module(e, t)) {
+    put_byte(e, T_MODULE);
+    return 0;
+  }
+  me = map_find(e, p);
   if (me != NULL) return enc_ref(e, me);
   if (lua_getmetatable(L, t)) {
     lua_pushliteral(L, ENCODE_FIELD);
@@ -1089,6 +1115,7 @@ void gr_encode(lua_State *L, int first, int n, enum gr_encode_kind kind,
   e.kind = kind;
   e.nroots = n;
   e.globals = NULL;
+  e.module = NULL;
   first = lua_absindex(L, first);
   /* fast path: scalars only, nothing to clean up if anything fails */
   for (i = 0; i < n; i++)
@@ -1393,7 +1420,7 @@ static void dec_cfunc(dec *d) {
   }
   if (lua_type(L, -1) == LUA_TTABLE) {
     lua_pushlstring(L, dot + 1, (size_t)(name + n - dot - 1));
-    lua_rawget(L, -2);
+    lua_gettable(L, -2);                 /* this module fills on first use */
   } else {
     lua_pushnil(L);
   }
@@ -1405,6 +1432,24 @@ static void dec_cfunc(dec *d) {
   }
   lua_replace(L, -3);
   lua_pop(L, 1);
+}
+
+/* The receiver's goroutine module; reading the global opens it in a
+** goroutine that has not used it yet (libs.c). */
+static void dec_module(dec *d) {
+  lua_State *L = d->L;
+  luaL_checkstack(L, 3, NULL);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "goroutine") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_getfield(L, -1, "goroutine");
+    lua_remove(L, -2);
+  }
+  if (!lua_istable(L, -1))
+    luaL_error(L, "goroutine: cannot receive the goroutine module: "
+                  "not loaded in this goroutine");
+  lua_remove(L, -2);
 }
 
 static int dec_user(dec *d) {
@@ -1507,6 +1552,7 @@ static int dec_value(dec *d) {
     case T_LFUNC: return dec_lfunc(d);
     case T_USER: return dec_user(d);
     case T_CFUNC: dec_cfunc(d); return 0;
+    case T_MODULE: dec_module(d); return 0;
     case T_REF: {
       uint64_t id = get_uvar(d);
       int tt;

@@ -20,6 +20,10 @@ static int l_go(lua_State *L) {
   return 1;
 }
 
+void gr_push_go(lua_State *L) {
+  lua_pushcfunction(L, l_go);
+}
+
 static int l_id(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)gr_getg(L)->id);
   return 1;
@@ -63,23 +67,76 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-void gr_open_module(lua_State *L) {
-  static const luaL_Reg funcs[] = {
-    {"go", l_go},
-    {"id", l_id},
-    {"yield", l_yield},
-    {"count", l_count},
-    {"maxprocs", l_maxprocs},
-    {"sleep", l_sleep},
-    {"now", l_now},
-    {"after", l_after},
-    {"tick", l_tick},
-    {"register", gr_codec_register},
-    {NULL, NULL}
-  };
-  luaL_newlib(L, funcs);
+static const luaL_Reg module_funcs[] = {
+  {"go", l_go},
+  {"id", l_id},
+  {"yield", l_yield},
+  {"count", l_count},
+  {"maxprocs", l_maxprocs},
+  {"sleep", l_sleep},
+  {"now", l_now},
+  {"after", l_after},
+  {"tick", l_tick},
+  {"register", gr_codec_register},
+  {NULL, NULL}
+};
+
+/* Fill the module table at the top of L and drop its lazy metatable. */
+static void module_fill(lua_State *L) {
+  luaL_setfuncs(L, module_funcs, 0);
   gr_chan_open(L);
   gr_sync_open(L);
+  lua_pushnil(L);
+  lua_setmetatable(L, -2);
+}
+
+/* __index of a module not filled yet: fill it, then look again. */
+static int module_index(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, 1);
+  module_fill(L);
+  lua_pop(L, 1);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+static int module_next(lua_State *L) {
+  lua_settop(L, 2);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+/* __pairs: fill it, then iterate as next would. */
+static int module_pairs(lua_State *L) {
+  lua_settop(L, 1);
+  lua_getmetatable(L, 1);                /* still lazy? */
+  if (!lua_isnil(L, -1)) {
+    lua_pushvalue(L, 1);
+    module_fill(L);
+  }
+  lua_settop(L, 1);
+  lua_pushcfunction(L, module_next);
+  lua_insert(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+/*
+** Push a new module table.  Its functions enter it on first use (all of
+** them, at the first name looked up, or at pairs): most goroutines get the
+** module as an upvalue or a global and many never call it, and filling it
+** costs a spawn about a tenth.  rawget and next see a name only once the
+** module has been used.
+*/
+void gr_open_module(lua_State *L) {
+  lua_createtable(L, 0, 24);
   lua_pushliteral(L, GR_VERSION);
   lua_setfield(L, -2, "version");
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, module_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, module_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_setmetatable(L, -2);
 }

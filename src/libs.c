@@ -153,6 +153,14 @@ static void open_package(lua_State *L) {
 static int global_index(lua_State *L) {
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
   const char *name = lua_tostring(L, 2);
+  /* This module first: a goroutine that only uses it (through an upvalue,
+  ** say) never pays for the base library. */
+  if (strcmp(name, "goroutine") == 0 || strcmp(name, "go") == 0) {
+    gr_setglobals(L);
+    lua_settop(L, 2);
+    lua_rawget(L, 1);
+    return 1;
+  }
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &base_key) == LUA_TNIL) {
     lua_pushboolean(L, 1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &base_key);
@@ -164,8 +172,6 @@ static int global_index(lua_State *L) {
   lua_settop(L, 2);
   if (strcmp(name, "require") == 0 || strcmp(name, LUA_LOADLIBNAME) == 0) {
     open_package(L);
-  } else if (strcmp(name, "goroutine") == 0 || strcmp(name, "go") == 0) {
-    gr_setglobals(L);
   } else {
     for (const luaL_Reg *lib = lazy_libs; lib->name; lib++) {
       if (strcmp(lib->name, name) == 0) {

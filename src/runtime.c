@@ -145,7 +145,7 @@ void gr_setglobals(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "goroutine");
   }
-  lua_getfield(L, -1, "go");
+  gr_push_go(L);                     /* module.go, without filling it */
   lua_setglobal(L, "go");
   lua_setglobal(L, "goroutine");
   lua_pop(L, 1);

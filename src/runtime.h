@@ -286,6 +286,7 @@ void gr_libs_track_coroutines(lua_State *L, int idx);
 
 /* The module (lgoroutine.c): open it in L, push the module table. */
 void gr_open_module(lua_State *L);
+void gr_push_go(lua_State *L);           /* the module's go function */
 
 /* The monitor thread (sysmon.c): preemption of long-running Gs. */
 void gr_sysmon_start(gr_runtime *rt);
