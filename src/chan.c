@@ -493,6 +493,22 @@ static void sel_unlock(void *arg) {
   for (int i = sel->nlocks - 1; i >= 0; i--) gr_lock_release(&sel->locks[i]->lock);
 }
 
+/*
+** A goroutine parked in a select that will not be woken (the runtime
+** stops): take every case's waiter out of its channel's queue, so no queue
+** keeps a waiter that lives in the select's userdata past its state.
+** 'locked': the caller holds the select's channel locks.
+*/
+void gr_select_cancel(gr_select *sel, int locked) {
+  if (!locked) sel_lock(sel);
+  for (int i = 0; i < sel->ncases; i++) {
+    sel_case *cs = &sel->cases[i];
+    if (cs->c && cs->w.q) gr_waitq_remove(cs->w.q, &cs->w);
+  }
+  if (!locked) sel_unlock(sel);
+  for (int i = 0; i < sel->ncases; i++) gr_msg_free(&sel->cases[i].w.msg);
+}
+
 /* The select's userdata: values not sent are freed with it. */
 static int sel_gc(lua_State *L) {
   gr_select *sel = (gr_select *)lua_touserdata(L, 1);
@@ -584,6 +600,7 @@ static int sel_finish(lua_State *L, int i, int dir, int r, gr_msg *m) {
 static int sel_wake_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   gr_select *sel = (gr_select *)ctx;
+  gr_getg(L)->sel = NULL;
   int fired = sel->fired;
   for (int i = 0; i < sel->ncases; i++) {
     sel_case *cs = &sel->cases[i];
@@ -702,6 +719,7 @@ static int l_select(lua_State *L) {
     cs->w.ok = 0;
     gr_waitq_push(cs->dir == CASE_RECV ? &cs->c->recvq : &cs->c->sendq, &cs->w);
   }
+  g->sel = sel;                  /* for gr_park, should the runtime stop */
   return gr_park(L, "select", sel_unlock, sel, sel_wake_k, (lua_KContext)sel);
 }
 

@@ -44,9 +44,13 @@ static void runtime_close(gr_runtime *rt) {
   gr_sysmon_stop(rt);
   gr_sched_free(rt);
   gr_timers_stop(rt);
-  /* Close every state first, free the Gs after: a __gc running now may
-  ** still touch a waiter that another G left in some wait queue. */
+  /* Every thread is joined: take the parked Gs' waiters out of the queues
+  ** before any state goes (a select's live in its state), so a __gc that
+  ** uses a channel meets no waiter of a closed state.  Then close every
+  ** state, and free the Gs after. */
   gr_g *g;
+  for (g = rt->allg; g; g = g->allnext)
+    if (g != rt->main && atomic_load(&g->status) == GR_G_WAITING) gr_leave_waitqs(g, 0);
   for (g = rt->allg; g; g = g->allnext) {
     if (g != rt->main && g->L) { lua_close(g->L); g->L = NULL; }
   }

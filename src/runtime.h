@@ -98,6 +98,7 @@ struct gr_g {
   gr_g *allnext, *allprev;/* links in rt->allg */
   gr_msg start;           /* function and arguments, until the first run */
   gr_waiter w;            /* the waiter for single-object waits */
+  gr_select *sel;         /* the select it is parked in, or NULL */
 
   /* Releasing the object's lock is deferred until the body has yielded
   ** (no one may ready the G while its coroutine is still running). */
@@ -219,6 +220,10 @@ int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
             void *arg, lua_KFunction k, lua_KContext ctx);
 
 void gr_set_waiting(gr_g *g);
+/* A G that will not be woken leaves every wait queue (sched.c); select's
+** part of it (chan.c). */
+void gr_leave_waitqs(gr_g *g, int locked);
+void gr_select_cancel(gr_select *sel, int locked);
 
 /* Make a parked G runnable (or wake its thread).  Any thread, no lock. */
 void gr_ready(gr_g *g);

@@ -610,8 +610,7 @@ int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
   gr_g *g = gr_getg(L);
   if (atomic_load(&g->rt->stopping)) {
     /* The runtime is shutting down: nobody would ever wake us. */
-    if (g->w.q) gr_waitq_remove(g->w.q, &g->w);
-    gr_msg_free(&g->w.msg);
+    gr_leave_waitqs(g, 1);
     if (unlockf) unlockf(arg);
     return luaL_error(L, "goroutine: runtime stopped");
   }
@@ -631,13 +630,29 @@ int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
   int readied = park_thread(g);
   atomic_store_explicit(&g->status, GR_G_RUNNING, memory_order_relaxed);
   if (!readied) {                /* stopping: leave the wait queue */
-    if (unlockf == gr_unlock_lock) gr_lock_acquire((gr_lock *)arg);
-    if (g->w.q) gr_waitq_remove(g->w.q, &g->w);
-    if (unlockf == gr_unlock_lock) gr_lock_release((gr_lock *)arg);
-    gr_msg_free(&g->w.msg);
+    if (g->sel) {
+      gr_leave_waitqs(g, 0);
+    } else {
+      if (unlockf == gr_unlock_lock) gr_lock_acquire((gr_lock *)arg);
+      gr_leave_waitqs(g, 1);
+      if (unlockf == gr_unlock_lock) gr_lock_release((gr_lock *)arg);
+    }
     return luaL_error(L, "goroutine: runtime stopped");
   }
   return k(L, LUA_YIELD, ctx);
+}
+
+/* A G that will not be woken takes its waiters out of every queue: its own
+** (g->w) or its select's cases.  'locked': the caller holds the lock of that
+** queue (of every channel of the select). */
+void gr_leave_waitqs(gr_g *g, int locked) {
+  if (g->sel) {
+    gr_select_cancel(g->sel, locked);
+    g->sel = NULL;
+    return;
+  }
+  if (g->w.q) gr_waitq_remove(g->w.q, &g->w);
+  gr_msg_free(&g->w.msg);
 }
 
 /* A G stops running until gr_ready: counted for deadlock detection.  The

@@ -221,6 +221,35 @@ static void channels_dropped_after_close(void) {
   gr_chan_unref(kept);                   /* the last: frees the runtime */
 }
 
+/*
+** At close, one goroutine is parked in a select on x (its waiters live in
+** its state), and another's state holds a value whose __gc sends on x.
+** Whichever state closes first, the finalizer must not meet the select's
+** waiters: they leave x's queue before any state closes (under make asan
+** a waiter of a closed state would be a use after free).
+*/
+static void select_waiters_leave_before_states_close(void) {
+  static const char *selector =
+    "local x, ready = ...\nready:send(1)\ngoroutine.select { {recv = x}, {recv = goroutine.chan()} }";
+  static const char *finalizer =
+    "local x, ready = ...\n"
+    "local keep = setmetatable({}, { __gc = function() x:trysend('from __gc') end })\n"
+    "ready:send(1)\ngoroutine.chan():recv()\nreturn keep";
+  for (int order = 0; order < 2; order++) {
+    gr_runtime *rt = gr_open(NULL);
+    gr_chan *x = gr_chan_make(rt, 0), *ready = gr_chan_make(rt, 2);
+    gr_value args[2] = { ct_chan(x), ct_chan(ready) };
+    ct_go(rt, order ? finalizer : selector, args, 2);
+    ct_go(rt, order ? selector : finalizer, args, 2);
+    gr_value v;
+    CHECK(gr_chan_recv(ready, &v, -1) == GR_OK);
+    CHECK(gr_chan_recv(ready, &v, -1) == GR_OK);
+    gr_chan_unref(ready);
+    gr_chan_unref(x);
+    gr_close(rt);
+  }
+}
+
 int main(void) {
   ct_begin();
   RUN(close_with_one_worker);
@@ -232,5 +261,6 @@ int main(void) {
   RUN(close_with_a_busy_loop_inside_a_coroutine);
   RUN(all_goroutines_parked_does_not_end_the_host);
   RUN(channels_dropped_after_close);
+  RUN(select_waiters_leave_before_states_close);
   return ct_end();
 }
