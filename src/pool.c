@@ -36,7 +36,7 @@ typedef struct pooled { lua_State *L; gr_arena *arena; size_t mem; } pooled;
 
 struct gr_pool {
   gr_lock lock;
-  int n;
+  atomic_int n;                  /* written under lock; read outside as a hint */
   pooled states[POOL_MAX];
 };
 
@@ -89,7 +89,9 @@ int gr_pool_put(gr_g *g) {
   gr_runtime *rt = g->rt;
   gr_pool *pool = rt->pool;
   lua_State *L = g->L;
-  if (pool == NULL || rt->cfg.on_state || pool->n >= POOL_MAX) return 0;
+  if (pool == NULL || rt->cfg.on_state ||
+      atomic_load_explicit(&pool->n, memory_order_relaxed) >= POOL_MAX)
+    return 0;                          /* full: do not reset it for nothing */
   lua_settop(L, 0);
   lua_pushcfunction(L, reset);
   if (lua_pcall(L, 0, 0, 0) != LUA_OK ||
@@ -97,8 +99,12 @@ int gr_pool_put(gr_g *g) {
     return 0;
   lua_setallocf(L, pooled_alloc, g->arena);
   gr_lock_acquire(&pool->lock);
-  int kept = pool->n < POOL_MAX;
-  if (kept) pool->states[pool->n++] = (pooled){ L, g->arena, g->mem };
+  int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
+  int kept = n < POOL_MAX;
+  if (kept) {
+    pool->states[n] = (pooled){ L, g->arena, g->mem };
+    atomic_store_explicit(&pool->n, n + 1, memory_order_relaxed);
+  }
   gr_lock_release(&pool->lock);
   if (!kept) {
     lua_setallocf(L, gr_state_alloc, g);   /* the caller closes it */
@@ -114,7 +120,11 @@ int gr_pool_get(gr_g *g) {
   if (pool == NULL || g->rt->cfg.on_state) return 0;
   gr_lock_acquire(&pool->lock);
   pooled s = { NULL, NULL, 0 };
-  if (pool->n > 0) s = pool->states[--pool->n];
+  int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
+  if (n > 0) {
+    s = pool->states[n - 1];
+    atomic_store_explicit(&pool->n, n - 1, memory_order_relaxed);
+  }
   gr_lock_release(&pool->lock);
   if (s.L == NULL) return 0;
   g->L = s.L;
@@ -134,7 +144,7 @@ void gr_pool_new(gr_runtime *rt) {
 void gr_pool_free(gr_runtime *rt) {
   gr_pool *pool = rt->pool;
   if (pool == NULL) return;
-  for (int i = 0; i < pool->n; i++) {
+  for (int i = 0; i < atomic_load(&pool->n); i++) {
     lua_close(pool->states[i].L);
     gr_arena_free(pool->states[i].arena);
   }
