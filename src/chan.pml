@@ -126,7 +126,7 @@ byte wch[NW];                   /* its channel */
 
 /* goroutines, and their select (gr_select) */
 byte gstat[NG];
-bit seldone[NG];                   /* sel->done */
+bit seldone[NG];                /* sel->done */
 byte fired[NG];                 /* sel->fired */
 byte ncases[NG];                /* waiters a parked G has queued */
 
