@@ -5,6 +5,7 @@
 #   make test       run every spec, under goroutine-lua and under stock lua5.4
 #   make asan       the whole suite with AddressSanitizer + UBSan
 #   make tsan       the whole suite with ThreadSanitizer
+#   make model      model-check the channel protocol (src/chan.pml) with spin
 
 PREFIX   ?= /usr/local
 BUILD    ?= build
@@ -49,7 +50,7 @@ $(BIN): $(BUILD)/obj/main.o $(LIB)
 
 # ---------------------------------------------------------------- packages
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua-busted libreadline-dev build-essential pkg-config \
-                clang libclang-rt-14-dev luarocks
+                clang libclang-rt-14-dev luarocks spin
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -90,10 +91,15 @@ tsan:
 	$(MAKE) BUILD=build/tsan OPT="$(SAN_COMMON)" SANFLAGS="$(TSAN_FLAGS)" all ctests
 	CTESTS="$(CTEST_SRC:spec/c/%.c=build/tsan/%)" BUILD=build/tsan SANITIZER=tsan LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
 
+# src/chan.pml, the channel wake-up protocol, checked exhaustively by spin:
+# each property holds, and each mutation of the protocol is caught.
+model:
+	BUILD=$(BUILD) CC=$(CC) sh spec/model.sh
+
 clean:
 	rm -rf build
 
-.PHONY: all deps test ctests asan tsan clean
+.PHONY: all deps test ctests asan tsan model clean
 
 # -------------------------------------------------------------- benchmarks
 # make bench: every workload in bench/ under goroutine-lua and its Go twin,

@@ -23,6 +23,14 @@
 **   taken in address order (one global order: no lock-order cycle).
 ** - Lock order: a channel's lock is taken before any scheduler lock.
 **   Messages are decoded (Lua allocation) and freed outside the lock.
+**
+** chan.pml models this wake-up protocol; make model checks it with spin.
+** The comments below name the property of the model each part enforces:
+** one_delivery (a value is delivered at most once, a select fires one
+** case), no_lost_wakeup (a parked G whose operation became possible is
+** woken), no_false_deadlock (only a deadlock the runtime reports: every G
+** parked on a channel, never stuck on a lock), ready_parked (gr_ready only
+** on a parked G, once per park).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +103,11 @@ static gr_waiter *dequeue(gr_waitq *q) {
   gr_waiter *w;
   while ((w = gr_waitq_pop(q)) != NULL) {
     if (w->sel == NULL) return w;
+    /* The claim (one_delivery, ready_parked): of the wakers racing for one
+    ** select, on its different channels, only the CAS winner writes into
+    ** its waiter and readies it.  A loser drops the waiter and tries the
+    ** next one (no_lost_wakeup: stopping here would leave a live waiter
+    ** behind a stale one). */
     int expected = 0;
     if (atomic_compare_exchange_strong(&w->sel->done, &expected, 1)) {
       w->sel->fired = w->caseindex;
@@ -112,6 +125,8 @@ static gr_waiter *dequeue(gr_waitq *q) {
 static int send_locked(gr_chan *c, gr_msg *m, gr_g **wake) {
   *wake = NULL;
   if (c->closed) return -1;
+  /* A parked receiver is served before the buffer (no_lost_wakeup: one
+  ** queued means count == 0, so the value goes to it, not into a slot). */
   gr_waiter *w = dequeue(&c->recvq);
   if (w) {                       /* fast path: hand over to a parked receiver */
     w->msg = *m;
@@ -139,7 +154,10 @@ static int recv_locked(gr_chan *c, gr_msg *m, gr_g **wake) {
     if (c->cap == 0) {           /* unbuffered: straight from the sender */
       *m = w->msg;
     } else {                     /* full buffer: take the head, the sender's
-                                    value takes the freed slot at the tail */
+                                    value takes the freed slot at the tail
+                                    (one_delivery: the woken sender was told
+                                    its value is sent; no_lost_wakeup: the
+                                    slot it waited for is its own) */
       *m = c->buf[c->head];
       c->buf[c->head] = w->msg;
       c->head = (c->head + 1) % c->cap;
@@ -213,6 +231,8 @@ static int chan_send(lua_State *L) {
   g->w.msg = m;
   g->w.ok = 0;
   gr_waitq_push(&c->sendq, &g->w);
+  /* The lock is released only once the G has stopped (ready_parked); a
+  ** waker needs it to find the waiter, so none can ready the G before. */
   return gr_park(L, "chan send", gr_unlock_lock, &c->lock, send_k, (lua_KContext)g);
 }
 
@@ -252,6 +272,7 @@ static int chan_recv(lua_State *L) {
   g->w.msg = (gr_msg)GR_MSG_EMPTY;
   g->w.ok = 0;
   gr_waitq_push(&c->recvq, &g->w);
+  /* ready_parked, as in chan_send */
   return gr_park(L, "chan receive", gr_unlock_lock, &c->lock, recv_k, (lua_KContext)g);
 }
 
@@ -459,6 +480,9 @@ int gr_chan_close(gr_chan *c) {
     return GR_CLOSED;
   }
   c->closed = 1;
+  /* Every waiter goes (no_lost_wakeup: a parked G's op on a closed channel
+  ** is always possible), select waiters through the same claim as any
+  ** waker (one_delivery). */
   while ((w = dequeue(&c->recvq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
   while ((w = dequeue(&c->sendq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
   gr_lock_release(&c->lock);
@@ -484,6 +508,8 @@ static uint32_t sel_random(void) {
   return (uint32_t)(sel_rand >> 32);
 }
 
+/* All of a select's channels, in address order (no_false_deadlock: two
+** selects never hold one lock each while waiting for the other's). */
 static void sel_lock(gr_select *sel) {
   for (int i = 0; i < sel->nlocks; i++) gr_lock_acquire(&sel->locks[i]->lock);
 }
@@ -596,7 +622,10 @@ static int sel_finish(lua_State *L, int i, int dir, int r, gr_msg *m) {
   return sel_return_k(L, LUA_OK, base);
 }
 
-/* The select blocked and case sel->fired woke it. */
+/* The select blocked and case sel->fired woke it.  Its other waiters may
+** still be queued (a waker that lost the claim dropped its own): they are
+** taken out, under each one's channel lock, before the select's memory
+** goes; any waker that meets one first drops it (the claim). */
 static int sel_wake_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   gr_select *sel = (gr_select *)ctx;
@@ -720,6 +749,9 @@ static int l_select(lua_State *L) {
     gr_waitq_push(cs->dir == CASE_RECV ? &cs->c->recvq : &cs->c->sendq, &cs->w);
   }
   g->sel = sel;                  /* for gr_park, should the runtime stop */
+  /* Every channel stays locked until the G has stopped (ready_parked), and
+  ** since nothing was ready under those locks, no waker can have missed
+  ** the waiters just queued (no_lost_wakeup). */
   return gr_park(L, "select", sel_unlock, sel, sel_wake_k, (lua_KContext)sel);
 }
 
