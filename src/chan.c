@@ -326,6 +326,9 @@ static int chan_range(lua_State *L) {
 /* ----------------------------------------------------------------- close */
 
 static int chan_close(lua_State *L) {
+  /* Lua has no typed nil channel; ch.close(nil) is the nearest to Go's
+  ** close(nilChan), and gets Go's words. */
+  if (lua_isnoneornil(L, 1)) return luaL_error(L, "close of nil channel");
   if (gr_chan_close(checkchan(L)) == GR_CLOSED)
     return luaL_error(L, "close of closed channel");
   return 0;

@@ -177,12 +177,32 @@ static int g_makestate(gr_g *g) {
 
 /* ------------------------------------------------------- ending a G */
 
+/* Calls the error object's __tostring (protected by meta_text). */
+static int call_tostring(lua_State *L) {
+  luaL_callmeta(L, 1, "__tostring");
+  return 1;
+}
+
+/* If the value at idx has a __tostring that gives a string, push that
+** string and return 1; else push nothing and return 0.  Error reports are
+** made where nothing catches an error (g_fail on a worker), so the
+** object's own __tostring runs protected: one that raises is ignored. */
+static int meta_text(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (luaL_getmetafield(L, idx, "__tostring") == LUA_TNIL) return 0;
+  lua_pop(L, 1);
+  lua_pushcfunction(L, call_tostring);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
 /* The error object at the top of L as text, as lua5.4 prints it. */
 static const char *error_text(lua_State *L) {
   int t = lua_type(L, -1);
   if (t == LUA_TSTRING || t == LUA_TNUMBER) return lua_tostring(L, -1);
-  if (luaL_callmeta(L, -1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-    return lua_tostring(L, -1);
+  if (meta_text(L, -1)) return lua_tostring(L, -1);
   return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
 }
 
@@ -361,7 +381,7 @@ int gr_pcall(lua_State *L, int nargs, int nresults) {
     int errpos = lua_gettop(L);
     int t = lua_type(L, errpos);
     if (t != LUA_TSTRING && t != LUA_TNUMBER &&
-        luaL_callmeta(L, errpos, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
+        meta_text(L, errpos)) {
       /* an object that describes itself: its text, no traceback */
     } else {
       const char *msg = error_text(L);

@@ -384,13 +384,26 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   m->rand = (uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ull | 1;
   gr_cond_init(&m->park);
   gr_lock_acquire(&rt->sched);
+  /* gr_sched_stop joins the Ms on allm under this lock after setting
+  ** stopping: an M started after that would never be joined. */
+  if (atomic_load(&rt->stopping)) {
+    pidle_put(rt, p);
+    gr_lock_release(&rt->sched);
+    if (spinning) atomic_fetch_sub(&rt->nmspinning, 1);   /* as wakep's own bail-out */
+    gr_cond_destroy(&m->park);
+    free(m);
+    return;
+  }
   p->m = m;
   atomic_store(&p->status, GR_P_SCHED);
   m->allnext = rt->allm;
   rt->allm = m;
   rt->nm++;
-  /* Started under the lock: whoever finds m on allm (a join at stop, the
-  ** reaper) also finds m->thread written. */
+  /* The thread starts before the lock is released: once m is on allm,
+  ** gr_sched_stop may join m->thread, which must be set by then (it was
+  ** still 0 when a runtime closed as a worker started another: TSan's
+  ** CHECK failed in pthread_join, in shutdown_test's
+  ** close_before_anything_ran).  m_main waits for the lock if it needs it. */
   if (gr_thread_start(&m->thread, m_main, m) != 0) abort();
   gr_lock_release(&rt->sched);
 }

@@ -270,6 +270,12 @@ static int wg_add_delta(lua_State *L, lua_Integer delta) {
   gr_waitq woken = {NULL, NULL};
   gr_waiter *w;
   gr_lock_acquire(&wg->lock);
+  /* The sum is checked before it is made: a signed overflow (add of
+  ** math.maxinteger twice) is undefined behaviour in C. */
+  if (delta > 0 && wg->counter > LUA_MAXINTEGER - delta) {
+    gr_lock_release(&wg->lock);
+    return luaL_error(L, "sync: WaitGroup counter overflow");
+  }
   if (wg->counter + delta < 0) {
     gr_lock_release(&wg->lock);
     return luaL_error(L, "sync: negative WaitGroup counter");

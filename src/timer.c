@@ -74,13 +74,39 @@ static gr_timer heap_pop(gr_timers *t) {
 
 #define READY_BATCH 64
 
+/* Drop the channel timers whose channel nobody else holds any more: no one
+** can ever receive from it (an after() that lost its select, then was
+** closed or collected).  Without this such a timer would keep its channel
+** until its deadline: a loop of selects with after(60) timeouts would hold
+** a minute's worth of channels (Go's time.After before Go 1.23).  The
+** reference count cannot rise again once only the timer holds it. */
+static void heap_sweep(gr_timers *t) {
+  size_t kept = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    gr_timer x = t->heap[i];
+    if (x.c && gr_chan_refs(x.c) == 1) {
+      gr_chan_release(x.c);       /* frees only the channel and its ticks */
+      continue;
+    }
+    t->heap[kept++] = x;
+  }
+  if (kept == t->n) return;
+  t->n = kept;
+  for (size_t i = kept / 2; i-- > 0;) sift_down(t, i);   /* heapify */
+}
+
 static int heap_push(gr_timers *t, gr_timer x) {
+  /* A full heap is swept first; it grows unless that freed half of it, so
+  ** at least half the heap's size in pushes comes between two O(n) sweeps. */
   if (t->n == t->size) {
-    size_t size = t->size ? 2 * t->size : 64;
-    gr_timer *heap = (gr_timer *)realloc(t->heap, size * sizeof *heap);
-    if (heap == NULL) return 0;
-    t->heap = heap;
-    t->size = size;
+    heap_sweep(t);
+    if (t->size == 0 || t->n > t->size / 2) {
+      size_t size = t->size ? 2 * t->size : 64;
+      gr_timer *heap = (gr_timer *)realloc(t->heap, size * sizeof *heap);
+      if (heap == NULL) return 0;
+      t->heap = heap;
+      t->size = size;
+    }
   }
   x.seq = t->seq++;
   t->heap[t->n] = x;
