@@ -88,7 +88,8 @@ static void push_metatable(lua_State *L, const gr_objtype *type) {
   lua_setfield(L, LUA_REGISTRYINDEX, type->tname);
 }
 
-void gr_obj_push(lua_State *L, gr_obj *o) {
+/* Push the registry's weak table object -> handle. */
+static void push_handles(lua_State *L) {
   luaL_checkstack(L, 4, NULL);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &handles_key) != LUA_TTABLE) {
     lua_pop(L, 1);
@@ -100,18 +101,32 @@ void gr_obj_push(lua_State *L, gr_obj *o) {
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &handles_key);
   }
+}
+
+void gr_obj_pushnew(lua_State *L, const gr_objtype *type) {
+  gr_handle *h = (gr_handle *)lua_newuserdatauv(L, sizeof *h, 0);
+  h->obj = NULL;                      /* its __gc does nothing yet */
+  push_metatable(L, type);
+  lua_setmetatable(L, -2);
+}
+
+void gr_obj_adopt(lua_State *L, gr_obj *o) {
+  gr_handle *h = (gr_handle *)lua_touserdata(L, -1);
+  gr_obj_retain(o);
+  h->obj = o;
+  push_handles(L);
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, -2, o);
+  lua_pop(L, 1);
+}
+
+void gr_obj_push(lua_State *L, gr_obj *o) {
+  push_handles(L);
   if (lua_rawgetp(L, -1, o) == LUA_TUSERDATA) {
     lua_remove(L, -2);
     return;
   }
-  lua_pop(L, 1);
-  gr_handle *h = (gr_handle *)lua_newuserdatauv(L, sizeof *h, 0);
-  h->obj = NULL;                      /* no reference until fully set up */
-  push_metatable(L, o->type);
-  lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, -3, o);
-  gr_obj_retain(o);
-  h->obj = o;
-  lua_remove(L, -2);
+  lua_pop(L, 2);
+  gr_obj_pushnew(L, o->type);
+  gr_obj_adopt(L, o);
 }
