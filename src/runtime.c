@@ -27,6 +27,38 @@ static int procs_from_env(void) {
   return n > 0 ? (int)n : 1;
 }
 
+/* GOROUTINE_MEMLIMIT: bytes, or a number with a k, M or G suffix (KiB,
+** MiB, GiB).  Sets *limit (0 if unset or 0: no limit); returns 0 if the
+** value is malformed or too large. */
+static int memlimit_from_env(size_t *limit) {
+  const char *p = getenv("GOROUTINE_MEMLIMIT");
+  size_t n = 0;
+  unsigned shift = 0;
+  *limit = 0;
+  if (p == NULL || *p == '\0') return 1;
+  if (*p < '0' || *p > '9') return 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    size_t d = (size_t)(*p - '0');
+    if (n > (SIZE_MAX - d) / 10) return 0;
+    n = n * 10 + d;
+  }
+  switch (*p) {
+    case 'k': case 'K': shift = 10; p++; break;
+    case 'M': shift = 20; p++; break;
+    case 'G': shift = 30; p++; break;
+  }
+  if (*p != '\0' || n > (SIZE_MAX >> shift)) return 0;
+  *limit = n << shift;
+  return 1;
+}
+
+/* *out: cfg (NULL: every field 0), its memlimit from GOROUTINE_MEMLIMIT if
+** 0 there.  Returns 0 if that variable is malformed. */
+static int config_resolve(const gr_config *cfg, gr_config *out) {
+  if (cfg) *out = *cfg; else memset(out, 0, sizeof *out);
+  return out->memlimit != 0 || memlimit_from_env(&out->memlimit);
+}
+
 /* *copy: a copy of the string lib.field of L, or NULL if there is none.
 ** Returns 0 if there was one but no memory for the copy. */
 static int field_copy(lua_State *L, const char *lib, const char *field, char **copy) {
@@ -77,7 +109,7 @@ static int anchor_gc(lua_State *L) {
 static gr_runtime *runtime_new(const gr_config *cfg, lua_State *L) {
   gr_runtime *rt = (gr_runtime *)gr_calloc(1, sizeof *rt);
   if (rt == NULL) return NULL;
-  if (cfg) rt->cfg = *cfg;
+  rt->cfg = *cfg;
   gr_lock_init(&rt->sched);
   gr_lock_init(&rt->allglock);
   atomic_init(&rt->nextid, 1);
@@ -123,7 +155,8 @@ nomem:
 }
 
 gr_runtime *gr_open(const gr_config *cfg) {
-  return runtime_new(cfg, NULL);
+  gr_config c;
+  return config_resolve(cfg, &c) ? runtime_new(&c, NULL) : NULL;
 }
 
 void gr_close(gr_runtime *rt) {
@@ -133,13 +166,18 @@ void gr_close(gr_runtime *rt) {
 /* The anchor is made first, so that once the runtime exists a Lua error
 ** (no memory) cannot lose it: the anchor's __gc closes it. */
 gr_runtime *gr_attach(lua_State *L, const gr_config *cfg) {
+  gr_config c;
+  if (!config_resolve(cfg, &c))
+    luaL_error(L, "GOROUTINE_MEMLIMIT: invalid value '%s' (want a number of "
+                  "bytes, optionally with a k, M or G suffix)",
+               getenv("GOROUTINE_MEMLIMIT"));
   gr_runtime **box = (gr_runtime **)lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;
   lua_newtable(L);
   lua_pushcfunction(L, anchor_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  gr_runtime *rt = runtime_new(cfg, L);
+  gr_runtime *rt = runtime_new(&c, L);
   if (rt == NULL) {
     luaL_error(L, "not enough memory");
     return NULL;
