@@ -90,10 +90,25 @@ tsan:
 	$(MAKE) BUILD=build/tsan OPT="$(SAN_COMMON)" SANFLAGS="$(TSAN_FLAGS)" all ctests
 	CTESTS="$(CTEST_SRC:spec/c/%.c=build/tsan/%)" BUILD=build/tsan SANITIZER=tsan LUA=$(LUA) BUSTED=$(BUSTED) sh spec/run.sh
 
+# make faults: allocation failure injection.  A build (build/faults) with
+# -DGR_FAULT_INJECTION and ASan+UBSan, in which GR_FAIL_AT=N fails the
+# runtime's N-th allocation (src/alloc.h); spec/faults/run.sh runs each
+# script of spec/faults/ failing each allocation in turn, with
+# LeakSanitizer on, and checks every run ends cleanly.
+# spec/faults/host.c does the same for the C API (build/faults/fault_host).
+faults:
+	$(MAKE) BUILD=build/faults OPT="$(SAN_COMMON)" EXTRA_CFLAGS=-DGR_FAULT_INJECTION \
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  build/faults/goroutine-lua build/faults/fault_host
+	BUILD=build/faults sh spec/faults/run.sh
+
+$(BUILD)/fault_host: spec/faults/host.c $(LIB) $(HEADERS)
+	$(CC) $(CFLAGS) -Isrc $< $(LIB) -o $@ $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+
 clean:
 	rm -rf build
 
-.PHONY: all deps test ctests asan tsan clean
+.PHONY: all deps test ctests asan tsan faults clean
 
 # -------------------------------------------------------------- benchmarks
 # make bench: every workload in bench/ under goroutine-lua and its Go twin,
