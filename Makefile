@@ -97,10 +97,25 @@ tsan:
 model:
 	BUILD=$(BUILD) CC=$(CC) sh spec/model.sh
 
+# make faults: allocation failure injection.  A build (build/faults) with
+# -DGR_FAULT_INJECTION and ASan+UBSan, in which GR_FAIL_AT=N fails the
+# runtime's N-th allocation (src/alloc.h); spec/faults/run.sh runs each
+# script of spec/faults/ failing each allocation in turn, with
+# LeakSanitizer on, and checks every run ends cleanly.
+# spec/faults/host.c does the same for the C API (build/faults/fault_host).
+faults:
+	$(MAKE) BUILD=build/faults OPT="$(SAN_COMMON)" EXTRA_CFLAGS=-DGR_FAULT_INJECTION \
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  build/faults/goroutine-lua build/faults/fault_host
+	BUILD=build/faults sh spec/faults/run.sh
+
+$(BUILD)/fault_host: spec/faults/host.c $(LIB) $(HEADERS)
+	$(CC) $(CFLAGS) -Isrc $< $(LIB) -o $@ $(LDFLAGS) $(LUA_LIBS) -lm -ldl
+
 clean:
 	rm -rf build
 
-.PHONY: all deps test ctests asan tsan model clean
+.PHONY: all deps test ctests asan tsan model faults clean
 
 # make soak [SOAK_MINUTES=10]: spec/soak/soak.lua under goroutine-lua on 4
 # worker threads: waves of 10,000 goroutines, 1,000,000 goroutines and

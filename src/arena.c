@@ -19,8 +19,10 @@
 **   lua_close: Lua has given every block back by then.
 ** - The arena record lives at the start of the first chunk.
 */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc.h"
 #include "arena.h"
 
 /* Under AddressSanitizer, what Lua does not hold is poisoned: a use of a
@@ -53,7 +55,7 @@ struct gr_arena {
 static size_t class_of(size_t n) { return (n + ARENA_GRAIN - 1) / ARENA_GRAIN; }
 
 gr_arena *gr_arena_new(void) {
-  char *c = (char *)malloc(ARENA_CHUNK);
+  char *c = (char *)gr_malloc(ARENA_CHUNK);        /* counted: a new state */
   if (c == NULL) return NULL;
   ((chunk *)c)->next = NULL;
   gr_arena *a = (gr_arena *)(c + CHUNK_HEAD);
@@ -120,6 +122,22 @@ static void small_free(gr_arena *a, void *p, size_t cls) {
   POISON(p, cls * ARENA_GRAIN);
 }
 
+/* A small block for a shrink that found no memory: the large block it
+** shrinks from becomes a chunk of the arena, holding it.  NULL if it is
+** too short for the chunk's link as well (never, with glibc's rounding). */
+static void *adopt_chunk(gr_arena *a, void *big, size_t cls) {
+  size_t size = cls * ARENA_GRAIN;
+  unsigned char keep[ARENA_SMALL];
+  if (malloc_usable_size(big) < CHUNK_HEAD + size) return NULL;
+  memcpy(keep, big, size);
+  char *c = (char *)big;
+  ((chunk *)c)->next = a->chunks->next;      /* behind the newest: its */
+  a->chunks->next = (chunk *)c;              /* rest stays the bump area */
+  a->nchunks++;
+  memcpy(c + CHUNK_HEAD, keep, size);
+  return c + CHUNK_HEAD;
+}
+
 /* lua_Alloc's contract, with osize the block's size when ptr is not NULL. */
 void *gr_arena_realloc(gr_arena *a, void *ptr, size_t osize, size_t nsize) {
   size_t oc = ptr ? class_of(osize) : 0;
@@ -133,7 +151,13 @@ void *gr_arena_realloc(gr_arena *a, void *ptr, size_t osize, size_t nsize) {
   if (!osmall && !nsmall) return realloc(ptr, nsize);
   if (osmall && nsmall && oc == nc) return ptr;
   void *p = nsmall ? small_alloc(a, nc) : malloc(nsize);
-  if (p == NULL) return NULL;  /* Lua keeps the old block */
+  if (p == NULL) {
+    if (nsize > osize) return NULL;      /* Lua keeps the old block */
+    /* A shrink must not fail (Lua counts on it): a small block keeps its
+    ** place, and is freed later into its new, smaller class; a large one
+    ** becomes a chunk. */
+    return osmall ? ptr : adopt_chunk(a, ptr, nc);
+  }
   memcpy(p, ptr, osize < nsize ? osize : nsize);
   if (osmall) small_free(a, ptr, oc); else free(ptr);
   return p;

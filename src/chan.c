@@ -75,9 +75,9 @@ static void chan_destroy(gr_obj *o) {
   gr_chan *c = (gr_chan *)o;
   for (uint32_t i = 0; i < c->count; i++)
     gr_msg_free(&c->buf[(c->head + i) % c->cap]);
-  free(c->buf);
+  gr_free(c->buf);
   gr_lock_destroy(&c->lock);
-  free(c);
+  gr_free(c);
 }
 
 static gr_chan *checkchan(lua_State *L) {
@@ -352,9 +352,9 @@ static int chan_cap(lua_State *L) {
 }
 
 gr_chan *gr_chan_new(gr_runtime *rt, uint32_t cap) {
-  gr_chan *c = (gr_chan *)calloc(1, sizeof *c);
-  if (c && cap > 0 && !(c->buf = (gr_msg *)malloc((size_t)cap * sizeof(gr_msg)))) {
-    free(c);
+  gr_chan *c = (gr_chan *)gr_calloc(1, sizeof *c);
+  if (c && cap > 0 && !(c->buf = (gr_msg *)gr_malloc((size_t)cap * sizeof(gr_msg)))) {
+    gr_free(c);
     return NULL;
   }
   if (c) {
@@ -367,6 +367,8 @@ gr_chan *gr_chan_new(gr_runtime *rt, uint32_t cap) {
 }
 
 void gr_chan_push(lua_State *L, gr_chan *c) { gr_obj_push(L, &c->obj); }
+void gr_chan_pushnew(lua_State *L) { gr_obj_pushnew(L, &chan_type); }
+void gr_chan_adopt(lua_State *L, gr_chan *c) { gr_obj_adopt(L, &c->obj); }
 gr_runtime *gr_chan_runtime(gr_chan *c) { return c->rt; }
 void gr_chan_retain(gr_chan *c) { gr_obj_retain(&c->obj); }
 void gr_chan_release(gr_chan *c) { gr_obj_release(&c->obj); }
@@ -382,9 +384,10 @@ static int chan_new(lua_State *L) {
     if (!isint || cap < 0 || cap > (lua_Integer)(UINT32_MAX / sizeof(gr_msg)))
       return luaL_error(L, "makechan: size out of range");
   }
+  gr_obj_pushnew(L, &chan_type);
   gr_chan *c = gr_chan_new(gr_getg(L)->rt, (uint32_t)cap);
   if (c == NULL) return luaL_error(L, "not enough memory");
-  gr_chan_push(L, c);
+  gr_obj_adopt(L, &c->obj);
   return 1;
 }
 
@@ -398,7 +401,7 @@ static int chan_new(lua_State *L) {
 ** wake-up that is on its way.
 */
 static gr_g *host_g(gr_chan *c) {
-  gr_g *g = (gr_g *)calloc(1, sizeof *g);
+  gr_g *g = (gr_g *)gr_calloc(1, sizeof *g);
   if (g == NULL) return NULL;
   g->rt = c->rt;
   g->host = g->foreign = 1;
@@ -412,7 +415,7 @@ static void host_g_free(gr_g *g) {
   gr_msg_free(&g->w.msg);
   gr_lock_destroy(&g->tplock);
   gr_cond_destroy(&g->tpcond);
-  free(g);
+  gr_free(g);
 }
 
 /* Called with c->lock held and g->w queued; returns 1 if a waker took the

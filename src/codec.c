@@ -73,6 +73,7 @@
 #include <lauxlib.h>
 #include "codec.h"
 #include "obj.h"
+#include "alloc.h"
 
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT8, T_INT16, T_INT32, T_INT64, T_FLOAT,
@@ -169,21 +170,21 @@ typedef struct enc {
 /* Undo everything: free the buffer, drop the references taken, empty *m. */
 static void enc_abandon(enc *e) {
   uint32_t i;
-  if (e->buf != e->stackbuf) free(e->buf);
+  if (e->buf != e->stackbuf) gr_free(e->buf);
   e->buf = e->stackbuf;
   e->len = 0;
   e->cap = STACKBUF;
   for (i = 0; i < e->nobjs; i++) gr_obj_release(e->objs[i]);
   e->nobjs = 0;
-  if (e->objs != e->objinl) free(e->objs);
+  if (e->objs != e->objinl) gr_free(e->objs);
   e->objs = e->objinl;
-  if (e->map != e->mapinl) free(e->map);
+  if (e->map != e->mapinl) gr_free(e->map);
   e->map = e->mapinl;
   e->mapmask = e->mapcount = 0;
-  if (e->fr != e->frinl) free(e->fr);
+  if (e->fr != e->frinl) gr_free(e->fr);
   e->fr = e->frinl;
   e->nfr = 0;
-  if (e->refd != e->refdinl) free(e->refd);
+  if (e->refd != e->refdinl) gr_free(e->refd);
   e->refd = e->refdinl;
   e->nrefd = 0;
   e->m->len = 0;
@@ -205,10 +206,10 @@ static int enc_trygrow(enc *e, size_t need) {
   cap = e->cap * 2;
   if (cap < want) cap = want;
   if (e->buf == e->stackbuf) {
-    nb = (unsigned char *)malloc(cap);
+    nb = (unsigned char *)gr_malloc(cap);
     if (nb != NULL) memcpy(nb, e->buf, e->len);
   } else {
-    nb = (unsigned char *)realloc(e->buf, cap);
+    nb = (unsigned char *)gr_realloc(e->buf, cap);
   }
   if (nb == NULL) return 0;
   e->buf = nb;
@@ -354,12 +355,12 @@ static void map_put(ment *map, uint32_t mask, const ment *m) {
 
 /* Move the entries into a hash of ncap (a power of 2) entries. */
 static void map_rehash(enc *e, uint32_t ncap) {
-  ment *nm = (ment *)calloc(ncap, sizeof *nm);
+  ment *nm = (ment *)gr_calloc(ncap, sizeof *nm);
   uint32_t i, n = e->mapmask == 0 ? e->mapcount : e->mapmask + 1;
   if (nm == NULL) enc_raise(e, "not enough memory");
   for (i = 0; i < n; i++)
     if (e->map[i].key != NULL) map_put(nm, ncap - 1, &e->map[i]);
-  if (e->map != e->mapinl) free(e->map);
+  if (e->map != e->mapinl) gr_free(e->map);
   e->map = nm;
   e->mapmask = ncap - 1;
 }
@@ -568,10 +569,10 @@ static eframe *enc_open(enc *e, int kind, int slot, int base) {
     int ncap = e->frcap * 2;
     eframe *nf;
     if (e->fr == e->frinl) {
-      nf = (eframe *)malloc((size_t)ncap * sizeof *nf);
+      nf = (eframe *)gr_malloc((size_t)ncap * sizeof *nf);
       if (nf != NULL) memcpy(nf, e->fr, (size_t)e->nfr * sizeof *nf);
     } else {
-      nf = (eframe *)realloc(e->fr, (size_t)ncap * sizeof *nf);
+      nf = (eframe *)gr_realloc(e->fr, (size_t)ncap * sizeof *nf);
     }
     if (nf == NULL) enc_raise(e, "not enough memory");
     e->fr = nf;
@@ -717,10 +718,10 @@ static void refd_add(enc *e, uint32_t id) {
     uint32_t ncap = e->refdcap * 2, *nr;
     if (ncap < e->refdcap) enc_raise(e, "not enough memory");
     if (e->refd == e->refdinl) {
-      nr = (uint32_t *)malloc(ncap * sizeof *nr);
+      nr = (uint32_t *)gr_malloc(ncap * sizeof *nr);
       if (nr != NULL) memcpy(nr, e->refd, e->nrefd * sizeof *nr);
     } else {
-      nr = (uint32_t *)realloc(e->refd, ncap * sizeof *nr);
+      nr = (uint32_t *)gr_realloc(e->refd, ncap * sizeof *nr);
     }
     if (nr == NULL) enc_raise(e, "not enough memory");
     e->refd = nr;
@@ -962,10 +963,10 @@ static int enc_userdata(enc *e, int idx) {
       uint32_t ncap = e->objcap * 2;
       gr_obj **no;
       if (e->objs == e->objinl) {
-        no = (gr_obj **)malloc(ncap * sizeof *no);
+        no = (gr_obj **)gr_malloc(ncap * sizeof *no);
         if (no != NULL) memcpy(no, e->objs, e->nobjs * sizeof *no);
       } else {
-        no = (gr_obj **)realloc(e->objs, ncap * sizeof *no);
+        no = (gr_obj **)gr_realloc(e->objs, ncap * sizeof *no);
       }
       if (no == NULL) enc_raise(e, "not enough memory");
       e->objs = no;
@@ -1069,25 +1070,25 @@ static void enc_finish(enc *e) {
   if (tlen > 0) put_bytes(e, e->objs, tlen);
   if (e->len <= GR_MSG_INLINE) {
     memcpy(m->u.inl, e->buf, e->len);
-    if (e->buf != e->stackbuf) free(e->buf);
+    if (e->buf != e->stackbuf) gr_free(e->buf);
   } else if (e->buf == e->stackbuf) {
-    unsigned char *h = (unsigned char *)malloc(e->len);
+    unsigned char *h = (unsigned char *)gr_malloc(e->len);
     if (h == NULL) enc_raise(e, "not enough memory");
     memcpy(h, e->buf, e->len);
     m->u.heap = h;
   } else {
     if (e->cap - e->len > e->len / 4 + 256) {   /* do not keep much slack */
-      unsigned char *h = (unsigned char *)realloc(e->buf, e->len);
+      unsigned char *h = (unsigned char *)gr_realloc(e->buf, e->len);
       if (h != NULL) e->buf = h;
     }
     m->u.heap = e->buf;
   }
   m->len = (uint32_t)e->len;
   m->nobjs = e->nobjs;
-  if (e->objs != e->objinl) free(e->objs);
-  if (e->map != e->mapinl) free(e->map);
-  if (e->fr != e->frinl) free(e->fr);
-  if (e->refd != e->refdinl) free(e->refd);
+  if (e->objs != e->objinl) gr_free(e->objs);
+  if (e->map != e->mapinl) gr_free(e->map);
+  if (e->fr != e->frinl) gr_free(e->fr);
+  if (e->refd != e->refdinl) gr_free(e->refd);
 }
 
 void gr_encode(lua_State *L, int first, int n, enum gr_encode_kind kind,
@@ -1158,7 +1159,7 @@ void gr_msg_free(gr_msg *m) {
       gr_obj_release(o);
     }
   }
-  if (m->len > GR_MSG_INLINE) free(m->u.heap);
+  if (m->len > GR_MSG_INLINE) gr_free(m->u.heap);
   m->len = 0;
   m->nobjs = 0;
 }
@@ -1362,8 +1363,9 @@ static int dec_lfunc(dec *d) {
   c.n = n;
   d->p += n;
   shared = dec_newid(d, &id);
-  if (lua_load(L, chunk_reader, &c, "=(goroutine message)", "b") != LUA_OK)
-    corrupt(d);
+  int status = lua_load(L, chunk_reader, &c, "=(goroutine message)", "b");
+  if (status == LUA_ERRMEM) lua_error(L);   /* no memory is not a corrupt message */
+  if (status != LUA_OK) corrupt(d);
   if (shared) dec_keep(d, id);
   lua_pushvalue(L, -1);
   lua_getinfo(L, ">u", &ar);

@@ -55,8 +55,13 @@ void gr_dump_goroutines(gr_runtime *rt, FILE *out) {
   size_t n = 0, i;
   gr_g *g;
   for (g = rt->allg; g; g = g->allnext) n++;
-  gr_g **all = (gr_g **)malloc((n ? n : 1) * sizeof *all);
-  if (all == NULL) { gr_lock_release(&rt->allglock); return; }
+  gr_g **all = (gr_g **)gr_malloc((n ? n : 1) * sizeof *all);
+  if (all == NULL) {
+    gr_lock_release(&rt->allglock);
+    fprintf(out, "(no memory to list the goroutines)\n");
+    fflush(out);
+    return;
+  }
   for (g = rt->allg, i = 0; g; g = g->allnext) all[i++] = g;
   qsort(all, n, sizeof *all, by_id);
   for (i = 0; i < n; i++) {
@@ -74,6 +79,6 @@ void gr_dump_goroutines(gr_runtime *rt, FILE *out) {
     fprintf(out, "\n");
   }
   gr_lock_release(&rt->allglock);
-  free(all);
+  gr_free(all);
   fflush(out);
 }

@@ -18,7 +18,7 @@
 
 void gr_value_free(gr_value *v) {
   if (v == NULL) return;
-  if (v->type == GR_STRING) free(v->u.string.ptr);
+  if (v->type == GR_STRING) gr_free(v->u.string.ptr);
   if (v->type == GR_CHANNEL) gr_chan_unref(v->u.channel);
   v->type = GR_NIL;
 }
@@ -51,7 +51,7 @@ static int to_value(lua_State *L, gr_value *v) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, -1, &len);
-      char *copy = (char *)malloc(len + 1);
+      char *copy = (char *)gr_malloc(len + 1);
       if (copy == NULL) return 0;
       memcpy(copy, s, len + 1);
       v->type = GR_STRING;
@@ -69,23 +69,58 @@ static int to_value(lua_State *L, gr_value *v) {
 
 /* ------------------------------------------------------ scratch states */
 
-/* Encode the 'n' values at the top of L as one message, protected; they
-** stay where they are.  On failure returns 0 with the error message
-** pushed. */
-static int encode_call(lua_State *L) {
-  gr_msg *m = (gr_msg *)lua_touserdata(L, 1);
-  int kind = (int)lua_tointeger(L, 2);
-  gr_encode(L, 3, lua_gettop(L) - 2, (enum gr_encode_kind)kind, m);
+static int encode_value_call(lua_State *L) {
+  gr_encode(L, 2, 1, GR_ENCODE_VALUE, (gr_msg *)lua_touserdata(L, 1));
   return 0;
 }
 
-static int encode_protected(lua_State *L, int n, enum gr_encode_kind kind, gr_msg *m) {
-  int first = lua_gettop(L) - n + 1;
-  lua_pushcfunction(L, encode_call);
+/* A scratch state.  Everything that may allocate in it runs protected: an
+** error outside would be a panic. */
+static lua_State *scratch_state(void) {
+  lua_State *S = luaL_newstate();
+  if (S) lua_setallocf(S, gr_lua_alloc, NULL);   /* counted (alloc.h) */
+  return S;
+}
+
+/* What an encode_call makes into one message *m: the chunk (code, or the
+** file at path) if there is one, then the C values. */
+typedef struct encode_job {
+  gr_msg *m;
+  enum gr_encode_kind kind;
+  const char *code, *name, *path;
+  const gr_value *vals;
+  int nvals;
+} encode_job;
+
+static int encode_call(lua_State *L) {
+  encode_job *j = (encode_job *)lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  if (j->path || j->code) {
+    int status = j->path ? luaL_loadfile(L, j->path)
+                         : luaL_loadbuffer(L, j->code, strlen(j->code), j->name ? j->name : "=(host)");
+    if (status != LUA_OK) return lua_error(L);
+  }
+  luaL_checkstack(L, j->nvals, "too many values");
+  for (int i = 0; i < j->nvals; i++) push_value(L, &j->vals[i]);
+  gr_encode(L, 1, lua_gettop(L), j->kind, j->m);
+  return 0;
+}
+
+/* Run j in S; on failure returns 0 with the error message on S. */
+static int encode_protected(lua_State *S, encode_job *j) {
+  lua_pushcfunction(S, encode_call);
+  lua_pushlightuserdata(S, j);
+  return lua_pcall(S, 1, 0, 0) == LUA_OK;
+}
+
+/* Encode the value at the top of L (the host's state) as one message:
+** protected, the value stays.  On failure returns 0 with the error message
+** pushed. */
+static int encode_value(lua_State *L, gr_msg *m) {
+  lua_pushcfunction(L, encode_value_call);
   lua_pushlightuserdata(L, m);
-  lua_pushinteger(L, kind);
-  for (int i = 0; i < n; i++) lua_pushvalue(L, first + i);
-  return lua_pcall(L, 2 + n, 0, 0) == LUA_OK;
+  lua_pushvalue(L, -3);
+  return lua_pcall(L, 2, 0, 0) == LUA_OK;
 }
 
 static int decode_call(lua_State *L) {
@@ -105,7 +140,7 @@ static int decode_protected(lua_State *L, gr_msg *m) {
 
 static char *copy_error(lua_State *L) {
   const char *msg = lua_tostring(L, -1);
-  return strdup(msg ? msg : "(error object is not a string)");
+  return gr_strdup(msg ? msg : "(error object is not a string)");
 }
 
 /* ---------------------------------------------------------- running Lua */
@@ -115,26 +150,21 @@ static long long start_chunk(gr_runtime *rt, const char *code, const char *name,
                              const char *path, const gr_value *args, int nargs,
                              gr_done *done, char **err) {
   if (err) *err = NULL;
-  lua_State *S = luaL_newstate();
+  lua_State *S = scratch_state();
   if (S == NULL) {
-    if (err) *err = strdup("not enough memory");
+    if (err) *err = gr_strdup("not enough memory");
     return -1;
   }
-  int status = path ? luaL_loadfile(S, path)
-                    : luaL_loadbuffer(S, code, strlen(code), name ? name : "=(host)");
   gr_msg start = GR_MSG_EMPTY;
-  if (status == LUA_OK) {
-    for (int i = 0; i < nargs; i++) push_value(S, &args[i]);
-    if (!encode_protected(S, nargs + 1, GR_ENCODE_GOCALL, &start)) status = LUA_ERRRUN;
-  }
-  if (status != LUA_OK) {
+  encode_job job = { &start, GR_ENCODE_GOCALL, code, name, path, args, nargs };
+  if (!encode_protected(S, &job)) {
     if (err) *err = copy_error(S);
     lua_close(S);
     return -1;
   }
   lua_close(S);
   long long id = (long long)gr_spawn(rt, &start, done);
-  if (id < 0 && err) *err = strdup("not enough memory");
+  if (id < 0 && err) *err = gr_strdup("not enough memory");
   return id;
 }
 
@@ -149,8 +179,9 @@ static int run_and_wait(gr_runtime *rt, const char *code, const char *name,
     gr_lock_acquire(&done.lock);
     while (!done.finished) gr_cond_wait(&done.cond, &done.lock);
     gr_lock_release(&done.lock);
-    result = done.err ? GR_ERROR : GR_OK;
-    if (err) *err = done.err; else free(done.err);
+    result = done.failed ? GR_ERROR : GR_OK;
+    if (done.failed && done.err == NULL) done.err = gr_strdup("not enough memory");
+    if (err) *err = done.err; else gr_free(done.err);
   }
   gr_cond_destroy(&done.cond);
   gr_lock_destroy(&done.lock);
@@ -204,11 +235,11 @@ void gr_chan_unref(gr_chan *c) {
 }
 
 int gr_chan_send(gr_chan *c, const gr_value *v, double timeout) {
-  lua_State *S = luaL_newstate();
+  lua_State *S = scratch_state();
   if (S == NULL) return GR_ERROR;
   gr_msg m = GR_MSG_EMPTY;
-  push_value(S, v);
-  int ok = encode_protected(S, 1, GR_ENCODE_VALUE, &m);
+  encode_job job = { &m, GR_ENCODE_VALUE, NULL, NULL, NULL, v, 1 };
+  int ok = encode_protected(S, &job);
   lua_close(S);
   if (!ok) return GR_ERROR;
   int r = gr_chan_host_send(c, &m, timeout);
@@ -221,7 +252,7 @@ int gr_chan_recv(gr_chan *c, gr_value *v, double timeout) {
   v->type = GR_NIL;
   int r = gr_chan_host_recv(c, &m, timeout);
   if (r != GR_OK) return r;
-  lua_State *S = luaL_newstate();
+  lua_State *S = scratch_state();
   if (S == NULL) { gr_msg_free(&m); return GR_ERROR; }
   int ok = decode_protected(S, &m) && to_value(S, v);
   lua_close(S);
@@ -231,7 +262,7 @@ int gr_chan_recv(gr_chan *c, gr_value *v, double timeout) {
 int gr_chan_sendlua(gr_chan *c, lua_State *L, int idx, double timeout) {
   gr_msg m = GR_MSG_EMPTY;
   lua_pushvalue(L, idx);
-  int ok = encode_protected(L, 1, GR_ENCODE_VALUE, &m);
+  int ok = encode_value(L, &m);
   lua_remove(L, ok ? -1 : -2);       /* the copy; the reason stays on L */
   if (!ok) return GR_ERROR;
   int r = gr_chan_host_send(c, &m, timeout);

@@ -57,7 +57,7 @@ static void g_unlink(gr_runtime *rt, gr_g *g) {
 }
 
 static gr_g *g_alloc(gr_runtime *rt) {
-  gr_g *g = (gr_g *)calloc(1, sizeof *g);
+  gr_g *g = (gr_g *)gr_calloc(1, sizeof *g);
   if (g == NULL) return NULL;
   g->rt = rt;
   g->id = atomic_fetch_add(&rt->nextid, 1);
@@ -86,13 +86,14 @@ void gr_g_free(gr_g *g) {
   gr_lock_destroy(&g->tplock);
   gr_cond_destroy(&g->tpcond);
   gr_arena_free(g->arena);             /* its state is closed */
-  free(g);
+  gr_free(g);
 }
 
 /* ------------------------------------------------------------ the state */
 
 /* Every goroutine's allocator: counts its bytes, enforces the limit; the
-** blocks come from the G's arena (arena.c). */
+** blocks come from the G's arena (arena.c).  Only growing may fail: Lua
+** relies on a block that shrinks staying put. */
 void *gr_state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   gr_g *g = (gr_g *)ud;
   size_t old = ptr ? osize : 0;
@@ -101,8 +102,11 @@ void *gr_state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     g->mem -= old;
     return NULL;
   }
-  size_t limit = g->rt->cfg.memlimit;
-  if (limit && nsize > old && g->mem + (nsize - old) > limit) return NULL;
+  if (nsize > old) {
+    size_t limit = g->rt->cfg.memlimit;
+    if (limit && !g->unlimited && g->mem + (nsize - old) > limit) return NULL;
+    if (gr_fault_hit()) return NULL;
+  }
   void *p = gr_arena_realloc(g->arena, ptr, old, nsize);
   if (p) g->mem += nsize - old;
   return p;
@@ -210,7 +214,7 @@ static const char *error_text(lua_State *L) {
 ** to the pool when the body returned (reuse), else it is closed. */
 static void g_finish(gr_g *g, const char *err, int reuse) {
   gr_done *done = g->done;
-  char *copy = err ? strdup(err) : NULL;
+  char *copy = err ? gr_strdup(err) : NULL;
   atomic_store(&g->status, GR_G_DEAD);
   g_unlink(g->rt, g);
   /* Both may run __gc: no runtime lock is held here. */
@@ -219,6 +223,7 @@ static void g_finish(gr_g *g, const char *err, int reuse) {
   if (done) {
     gr_lock_acquire(&done->lock);
     done->err = copy;
+    done->failed = err != NULL;
     done->finished = 1;
     gr_cond_signal(&done->cond);
     gr_lock_release(&done->lock);
@@ -227,17 +232,41 @@ static void g_finish(gr_g *g, const char *err, int reuse) {
 
 static void g_exit(gr_g *g) { g_finish(g, NULL, 1); }
 
+static void g_report(gr_g *g, const char *report);
+
+/* The report of the error object at 2: its text and the traceback of the
+** thread at 1 (NULL: this one). */
+static int make_report(lua_State *L) {
+  lua_State *co = (lua_State *)lua_touserdata(L, 1);
+  const char *msg = error_text(L);
+  luaL_traceback(L, co ? co : L, msg, 0);
+  return 1;
+}
+
 /*
 ** An error no one caught: Go's panic.  It goes to the host waiting for this
 ** G (gr_dostring) or to the host's error handler, and the G ends; with
-** neither, it is printed and ends the program.
+** neither, it is printed and ends the program.  The report is made past
+** the memory limit (the error is often that limit, and the memory is still
+** held by the dead body) and protected: with no memory at all, the error's
+** own text, if it is a string, is all that is reported.
 */
 static void g_fail(gr_g *g) {
   lua_State *L = g->L;
   if (g->co) lua_xmove(g->co, L, 1);   /* calls are not allowed on a dead coroutine */
-  const char *msg = error_text(L);
-  luaL_traceback(L, g->co ? g->co : L, msg, 0);
-  const char *report = lua_tostring(L, -1);
+  g->unlimited = 1;
+  int err = lua_gettop(L);
+  lua_pushcfunction(L, make_report);
+  lua_pushlightuserdata(L, g->co);
+  lua_pushvalue(L, err);
+  const char *report = lua_pcall(L, 2, 1, 0) == LUA_OK ? lua_tostring(L, -1) : NULL;
+  if (report == NULL) report = lua_type(L, err) == LUA_TSTRING ? lua_tostring(L, err)
+                                                              : "not enough memory";
+  g_report(g, report);
+}
+
+/* Send g's error report where it goes, and end g (or the program). */
+static void g_report(gr_g *g, const char *report) {
   gr_runtime *rt = g->rt;
   if (g->done) {
     g_finish(g, report, 0);
@@ -275,12 +304,11 @@ void gr_g_execute(gr_m *m, gr_g *g) {
   if (!g->started) {
     g->started = 1;
     if (g->L == NULL && !g_makestate(g)) {
-      g->co = NULL;                      /* the error is on g->L's stack */
-      if (g->L == NULL && (g->L = luaL_newstate()) != NULL)
-        lua_pushliteral(g->L, "not enough memory");
-      if (g->L) { g_fail(g); return; }
-      fprintf(stderr, "goroutine %lld [error]:\nnot enough memory\n", (long long)g->id);
-      exit(1);
+      atomic_store(&m->curg, NULL);      /* g ends here: sysmon must not see it */
+      g->co = NULL;
+      if (g->L) g_fail(g);               /* the error is on g->L's stack */
+      else g_report(g, "not enough memory");   /* no state at all */
+      return;
     }
   }
   g->yieldwhy = GR_YIELD_NONE;

@@ -30,8 +30,10 @@ typedef struct gr_chan gr_chan;
 typedef struct gr_config {
   /* Worker threads; 0: GOROUTINE_MAXPROCS, else the online CPUs. */
   int procs;
-  /* Bytes one goroutine's state may allocate; 0: no limit.  Past it the
-  ** goroutine gets a catchable "not enough memory" error. */
+  /* Bytes one goroutine's state may allocate; 0: GOROUTINE_MEMLIMIT, else
+  ** no limit.  Past it the goroutine gets a catchable "not enough memory"
+  ** error.  The states the runtime makes are limited, not the host's
+  ** (gr_attach's L, the main goroutine). */
   size_t memlimit;
   /* An error no goroutine caught.  msg holds the message and a traceback;
   ** the goroutine ends, the others go on.  NULL: print it as
@@ -47,7 +49,8 @@ typedef struct gr_config {
 } gr_config;
 
 /* A runtime of its own, with no host state.  cfg may be NULL (it is
-** copied).  Returns NULL if memory cannot be had.  Goroutine ids start at
+** copied).  Returns NULL if memory cannot be had, or if the config leaves
+** the limit to GOROUTINE_MEMLIMIT and that is malformed.  Goroutine ids start at
 ** 2; such a runtime never reports a deadlock (its host can always start
 ** another goroutine or close it). */
 GR_API gr_runtime *gr_open(const gr_config *cfg);
@@ -68,7 +71,8 @@ GR_API void gr_close(gr_runtime *rt);
 ** (no global is set).  L keeps running on the host's thread; when it blocks
 ** on a channel or a lock, that thread waits.  Closing L stops every
 ** goroutine and joins every thread.  cfg may be NULL.  Once per state; on
-** failure raises a Lua error in L.
+** failure (no memory, a malformed GOROUTINE_MEMLIMIT) raises a Lua error
+** in L.
 */
 GR_API gr_runtime *gr_attach(lua_State *L, const gr_config *cfg);
 

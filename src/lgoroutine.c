@@ -46,7 +46,9 @@ static int l_maxprocs(lua_State *L) {
     lua_pushinteger(L, atomic_load(&rt->nprocs));
     return 1;
   }
-  lua_pushinteger(L, gr_setprocs(rt, n > GR_MAXPROCS ? GR_MAXPROCS : (int)n));
+  int old = gr_setprocs(rt, n > GR_MAXPROCS ? GR_MAXPROCS : (int)n);
+  if (old < 0) return luaL_error(L, "not enough memory");
+  lua_pushinteger(L, old);
   return 1;
 }
 

@@ -33,6 +33,7 @@
 #include <lualib.h>
 
 #include "goroutine.h"
+#include "alloc.h"
 
 #define PROGNAME      "goroutine-lua"
 #define PROMPT1       "> "
@@ -510,6 +511,7 @@ static void do_repl(lua_State *L) {
 
 /* ---------------------------------------------------------------- main */
 
+
 /* Start the runtime with the asynchronous, process-directed signals
 ** blocked, so that the threads gr_attach starts (which inherit the mask)
 ** never take them: Ctrl-C and terminal signals belong to the main thread,
@@ -594,6 +596,9 @@ int main(int argc, char **argv) {
     message(progname, "cannot create state: not enough memory");
     return EXIT_FAILURE;
   }
+#ifdef GR_FAULT_INJECTION
+  lua_setallocf(L, gr_lua_alloc, NULL);     /* its allocations count too */
+#endif
   lua_gc(L, LUA_GCSTOP);                    /* while the state is built */
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);

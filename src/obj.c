@@ -146,7 +146,9 @@ static void push_metatable(lua_State *L, int handles, const gr_objtype *type) {
   lua_rawsetp(L, handles, type);
 }
 
-void gr_obj_push(lua_State *L, gr_obj *o) {
+/* Push the state's handles table (see handles_key), making it on first
+** use; returns its index. */
+static int push_handles(lua_State *L) {
   luaL_checkstack(L, 6, NULL);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &handles_key) != LUA_TTABLE) {
     lua_pop(L, 1);
@@ -158,19 +160,35 @@ void gr_obj_push(lua_State *L, gr_obj *o) {
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &handles_key);
   }
-  int handles = lua_gettop(L);
+  return lua_gettop(L);
+}
+
+void gr_obj_pushnew(lua_State *L, const gr_objtype *type) {
+  int handles = push_handles(L);
+  gr_handle *h = (gr_handle *)lua_newuserdatauv(L, sizeof *h, 0);
+  h->obj = NULL;                      /* its __gc does nothing yet */
+  push_metatable(L, handles, type);
+  lua_setmetatable(L, -2);
+  lua_remove(L, handles);
+}
+
+void gr_obj_adopt(lua_State *L, gr_obj *o) {
+  gr_handle *h = (gr_handle *)lua_touserdata(L, -1);
+  gr_obj_retain(o);
+  h->obj = o;
+  int handles = push_handles(L);
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, handles, o);
+  lua_pop(L, 1);
+}
+
+void gr_obj_push(lua_State *L, gr_obj *o) {
+  int handles = push_handles(L);
   if (lua_rawgetp(L, handles, o) == LUA_TUSERDATA) {
     lua_remove(L, handles);
     return;
   }
-  lua_pop(L, 1);
-  gr_handle *h = (gr_handle *)lua_newuserdatauv(L, sizeof *h, 0);
-  h->obj = NULL;                      /* no reference until fully set up */
-  push_metatable(L, handles, o->type);
-  lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, handles, o);
-  gr_obj_retain(o);
-  h->obj = o;
-  lua_remove(L, handles);
+  lua_pop(L, 2);
+  gr_obj_pushnew(L, o->type);
+  gr_obj_adopt(L, o);
 }

@@ -44,4 +44,11 @@ gr_obj *gr_obj_check(lua_State *L, int idx, const gr_objtype *type);
 /* Push L's handle for o, making it (and taking a reference) if L has none. */
 void gr_obj_push(lua_State *L, gr_obj *o);
 
+/* A new object (count 0) would leak if pushing its handle raised (no
+** memory): push the handle first, empty, with gr_obj_pushnew, then make
+** the object and give it to that handle (top of the stack) with
+** gr_obj_adopt.  From then on the handle's __gc frees it, error or not. */
+void gr_obj_pushnew(lua_State *L, const gr_objtype *type);
+void gr_obj_adopt(lua_State *L, gr_obj *o);
+
 #endif

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <lauxlib.h>
 #include "runtime.h"
+#include "alloc.h"
 #include "arena.h"
 
 #define POOL_MAX 256             /* states kept, per runtime */
@@ -135,7 +136,7 @@ int gr_pool_get(gr_g *g) {
 }
 
 void gr_pool_new(gr_runtime *rt) {
-  gr_pool *pool = (gr_pool *)calloc(1, sizeof *pool);
+  gr_pool *pool = (gr_pool *)gr_calloc(1, sizeof *pool);
   if (pool == NULL) return;            /* runs without reuse */
   gr_lock_init(&pool->lock);
   rt->pool = pool;
@@ -149,6 +150,6 @@ void gr_pool_free(gr_runtime *rt) {
     gr_arena_free(pool->states[i].arena);
   }
   gr_lock_destroy(&pool->lock);
-  free(pool);
+  gr_free(pool);
   rt->pool = NULL;
 }

@@ -27,14 +27,48 @@ static int procs_from_env(void) {
   return n > 0 ? (int)n : 1;
 }
 
-static char *field_copy(lua_State *L, const char *lib, const char *field) {
-  char *copy = NULL;
-  int top = lua_gettop(L);
+/* GOROUTINE_MEMLIMIT: bytes, or a number with a k, M or G suffix (KiB,
+** MiB, GiB).  Sets *limit (0 if unset or 0: no limit); returns 0 if the
+** value is malformed or too large. */
+static int memlimit_from_env(size_t *limit) {
+  const char *p = getenv("GOROUTINE_MEMLIMIT");
+  size_t n = 0;
+  unsigned shift = 0;
+  *limit = 0;
+  if (p == NULL || *p == '\0') return 1;
+  if (*p < '0' || *p > '9') return 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    size_t d = (size_t)(*p - '0');
+    if (n > (SIZE_MAX - d) / 10) return 0;
+    n = n * 10 + d;
+  }
+  switch (*p) {
+    case 'k': case 'K': shift = 10; p++; break;
+    case 'M': shift = 20; p++; break;
+    case 'G': shift = 30; p++; break;
+  }
+  if (*p != '\0' || n > (SIZE_MAX >> shift)) return 0;
+  *limit = n << shift;
+  return 1;
+}
+
+/* *out: cfg (NULL: every field 0), its memlimit from GOROUTINE_MEMLIMIT if
+** 0 there.  Returns 0 if that variable is malformed. */
+static int config_resolve(const gr_config *cfg, gr_config *out) {
+  if (cfg) *out = *cfg; else memset(out, 0, sizeof *out);
+  return out->memlimit != 0 || memlimit_from_env(&out->memlimit);
+}
+
+/* *copy: a copy of the string lib.field of L, or NULL if there is none.
+** Returns 0 if there was one but no memory for the copy. */
+static int field_copy(lua_State *L, const char *lib, const char *field, char **copy) {
+  int ok = 1, top = lua_gettop(L);
+  *copy = NULL;
   if (lua_getglobal(L, lib) == LUA_TTABLE &&
       lua_getfield(L, -1, field) == LUA_TSTRING)
-    copy = strdup(lua_tostring(L, -1));
+    ok = (*copy = gr_strdup(lua_tostring(L, -1))) != NULL;
   lua_settop(L, top);
-  return copy;
+  return ok;
 }
 
 /* Stop everything, free everything.  Runs from the anchor's __gc while the
@@ -61,15 +95,15 @@ static void runtime_close(gr_runtime *rt) {
   gr_pool_free(rt);
   gr_lock_destroy(&rt->sched);
   gr_lock_destroy(&rt->allglock);
-  free(rt->path);
-  free(rt->cpath);
+  gr_free(rt->path);
+  gr_free(rt->cpath);
   rt->path = rt->cpath = NULL;
   atomic_store(&rt->closed, 1);
   gr_runtime_unpin(rt);
 }
 
 void gr_runtime_unpin(gr_runtime *rt) {
-  if (atomic_fetch_sub(&rt->pins, 1) == 1) free(rt);
+  if (atomic_fetch_sub(&rt->pins, 1) == 1) gr_free(rt);
 }
 
 static int anchor_gc(lua_State *L) {
@@ -84,55 +118,87 @@ static int anchor_gc(lua_State *L) {
 /* A runtime with its threads started.  With a host state L, L becomes the
 ** main goroutine (id 1) first: the threads see rt->main from their start. */
 static gr_runtime *runtime_new(const gr_config *cfg, lua_State *L) {
-  gr_runtime *rt = (gr_runtime *)calloc(1, sizeof *rt);
+  gr_runtime *rt = (gr_runtime *)gr_calloc(1, sizeof *rt);
   if (rt == NULL) return NULL;
-  if (cfg) rt->cfg = *cfg;
+  rt->cfg = *cfg;
   gr_lock_init(&rt->sched);
   gr_lock_init(&rt->allglock);
   atomic_init(&rt->nextid, 1);
   atomic_init(&rt->pins, 1);              /* gr_close's own */
+  gr_g *main = NULL;
   if (L) {
-    rt->path = field_copy(L, "package", "path");
-    rt->cpath = field_copy(L, "package", "cpath");
-    gr_g *main = gr_g_new(rt);        /* id 1 */
-    if (main == NULL) { free(rt); return NULL; }
+    if (!field_copy(L, "package", "path", &rt->path) ||
+        !field_copy(L, "package", "cpath", &rt->cpath) ||
+        (main = gr_g_new(rt)) == NULL)           /* id 1 */
+      goto nomem;
     main->L = L;
     main->foreign = 1;
     main->started = 1;
     atomic_store(&main->status, GR_G_RUNNING);
     rt->main = main;
-    gr_g_register_foreign(rt, L, main);
   } else {
     atomic_store(&rt->nextid, 2);     /* ids as if a main goroutine ran */
   }
   gr_pool_new(rt);                   /* before any worker runs a G */
-  gr_sched_init(rt, rt->cfg.procs > 0 ? rt->cfg.procs : procs_from_env());
-  gr_timers_start(rt);
-  gr_sysmon_start(rt);
+  if (!gr_sched_init(rt, rt->cfg.procs > 0 ? rt->cfg.procs : procs_from_env()))
+    goto nomem;
+  if (!gr_timers_start(rt)) {
+    gr_sched_free(rt);
+    goto nomem;
+  }
+  if (!gr_sysmon_start(rt)) {            /* no M runs yet: nothing to stop */
+    gr_timers_stop(rt);
+    gr_sched_free(rt);
+    goto nomem;
+  }
   return rt;
+nomem:
+  if (main) {
+    gr_lock_acquire(&rt->allglock);      /* as g_unlink */
+    rt->allg = NULL;
+    gr_lock_release(&rt->allglock);
+    gr_g_free(main);
+  }
+  gr_pool_free(rt);
+  gr_lock_destroy(&rt->sched);
+  gr_lock_destroy(&rt->allglock);
+  gr_free(rt->path);
+  gr_free(rt->cpath);
+  gr_free(rt);
+  return NULL;
 }
 
 gr_runtime *gr_open(const gr_config *cfg) {
-  return runtime_new(cfg, NULL);
+  gr_config c;
+  return config_resolve(cfg, &c) ? runtime_new(&c, NULL) : NULL;
 }
 
 void gr_close(gr_runtime *rt) {
   if (rt) runtime_close(rt);
 }
 
+/* The anchor is made first, so that once the runtime exists a Lua error
+** (no memory) cannot lose it: the anchor's __gc closes it. */
 gr_runtime *gr_attach(lua_State *L, const gr_config *cfg) {
-  gr_runtime *rt = runtime_new(cfg, L);
-  if (rt == NULL) {
-    luaL_error(L, "not enough memory");
-    return NULL;
-  }
+  gr_config c;
+  if (!config_resolve(cfg, &c))
+    luaL_error(L, "GOROUTINE_MEMLIMIT: invalid value '%s' (want a number of "
+                  "bytes, optionally with a k, M or G suffix)",
+               getenv("GOROUTINE_MEMLIMIT"));
   gr_runtime **box = (gr_runtime **)lua_newuserdatauv(L, sizeof *box, 0);
-  *box = rt;
+  *box = NULL;
   lua_newtable(L);
   lua_pushcfunction(L, anchor_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
+  gr_runtime *rt = runtime_new(&c, L);
+  if (rt == NULL) {
+    luaL_error(L, "not enough memory");
+    return NULL;
+  }
+  *box = rt;
   lua_rawsetp(L, LUA_REGISTRYINDEX, &anchor_key);
+  gr_g_register_foreign(rt, L, rt->main);
 
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   gr_open_module(L);

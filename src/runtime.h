@@ -14,6 +14,7 @@
 #include "goroutine.h"
 #include "platform.h"
 #include "codec.h"
+#include "alloc.h"
 
 typedef struct gr_g gr_g;
 typedef struct gr_m gr_m;
@@ -88,6 +89,7 @@ struct gr_g {
   int host;               /* not a goroutine: a host thread in a C API call */
   size_t mem;             /* bytes its state has allocated */
   struct gr_arena *arena; /* where its state's blocks come from (arena.c) */
+  int unlimited;          /* failing: its report is made past the limit */
   struct gr_done *done;   /* a host waits for this G's end, or NULL */
   int nargs;              /* arguments for the first resume (gr_pcall) */
   int started;            /* body has been resumed once */
@@ -240,7 +242,9 @@ typedef struct gr_done {
   gr_cond cond;
   int finished;
   int status;             /* gr_pcall: how the body's resume ended */
-  char *err;              /* malloc'd message and traceback, or NULL */
+  int failed;             /* the G ended with an error */
+  char *err;              /* its malloc'd message and traceback (NULL if
+                          ** there was no memory for the copy) */
 } gr_done;
 
 /* Start a new goroutine running the message 'start' (function + args);
@@ -248,7 +252,7 @@ typedef struct gr_done {
 int64_t gr_spawn(gr_runtime *rt, gr_msg *start, gr_done *done);
 
 /* The scheduler's side (sched.c). */
-void gr_sched_init(gr_runtime *rt, int nprocs);
+int gr_sched_init(gr_runtime *rt, int nprocs);    /* 0: no memory */
 void gr_sched_stop(gr_runtime *rt);        /* stop and join every worker */
 void gr_sched_free(gr_runtime *rt);        /* then free them */
 void gr_sched_reap(gr_runtime *rt);        /* join retired spare Ms */
@@ -257,7 +261,7 @@ void gr_sched_reap(gr_runtime *rt);        /* join retired spare Ms */
 gr_p *gr_sched_takep(gr_runtime *rt, gr_m *m);
 void gr_sched_handoff(gr_runtime *rt, gr_p *p);
 void gr_runqput(gr_runtime *rt, gr_g *g, int next);
-int gr_setprocs(gr_runtime *rt, int n);    /* returns the previous count */
+int gr_setprocs(gr_runtime *rt, int n);    /* the previous count; -1: no memory */
 
 /* Goroutines (g.c). */
 gr_g *gr_g_new(gr_runtime *rt);
@@ -294,7 +298,7 @@ void gr_open_module(lua_State *L);
 void gr_push_go(lua_State *L);           /* the module's go function */
 
 /* The monitor thread (sysmon.c): preemption of long-running Gs. */
-void gr_sysmon_start(gr_runtime *rt);
+int gr_sysmon_start(gr_runtime *rt);       /* 0: no memory */
 void gr_sysmon_stop(gr_runtime *rt);
 void gr_sysmon_poke(gr_runtime *rt);      /* something may need a look */
 gr_m *gr_curm(void);                      /* this thread's M, or NULL */
@@ -305,7 +309,7 @@ void gr_dump_goroutines(gr_runtime *rt, FILE *out);
 
 /* Timers (timer.c). */
 size_t gr_timers_pending(gr_runtime *rt);
-void gr_timers_start(gr_runtime *rt);
+int gr_timers_start(gr_runtime *rt);       /* 0: no memory */
 void gr_timers_stop(gr_runtime *rt);
 int gr_sleep(lua_State *L, double seconds);
 int gr_after(lua_State *L, double seconds);
@@ -314,6 +318,9 @@ int gr_tick(lua_State *L, double seconds);
 /* Objects (chan.c, sync.c): push constructors into the module table. */
 void gr_chan_open(lua_State *L);
 gr_chan *gr_chan_new(gr_runtime *rt, uint32_t cap);   /* NULL: no memory */
+/* A new channel's handle: push it empty first, then adopt the channel (obj.h). */
+void gr_chan_pushnew(lua_State *L);
+void gr_chan_adopt(lua_State *L, gr_chan *c);
 /* Send without blocking from C: 1 sent (m taken), 0 full, -1 closed. */
 int gr_chan_offer(gr_chan *c, gr_msg *m);
 /* A host thread's blocking send/recv (embed.c): GR_OK, GR_TIMEOUT, GR_CLOSED. */

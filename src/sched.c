@@ -376,6 +376,8 @@ static void *m_main(void *arg) {
 
 /* Start a new M holding p. */
 static void startm(gr_runtime *rt, gr_p *p, int spinning) {
+  /* Not gr_calloc: like the thread it comes with, an M that cannot be had
+  ** is fatal (the runtime cannot go on without workers). */
   gr_m *m = (gr_m *)calloc(1, sizeof *m);
   if (m == NULL) abort();
   m->rt = rt;
@@ -409,23 +411,29 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
 }
 
 static gr_p *p_new(int id) {
-  gr_p *p = (gr_p *)calloc(1, sizeof *p);
-  if (p == NULL) abort();
+  gr_p *p = (gr_p *)gr_calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
   p->id = id;
   gr_lock_init(&p->lock);
   return p;
 }
 
-void gr_sched_init(gr_runtime *rt, int nprocs) {
+int gr_sched_init(gr_runtime *rt, int nprocs) {
   if (nprocs < 1) nprocs = 1;
   if (nprocs > GR_MAXPROCS) nprocs = GR_MAXPROCS;
   atomic_store(&rt->nprocs, nprocs);
   gr_cond_init(&rt->pwait);
-  for (int i = 0; i < nprocs; i++) rt->allp[i] = p_new(i);
+  for (int i = 0; i < nprocs; i++) {
+    if ((rt->allp[i] = p_new(i)) == NULL) {
+      gr_sched_free(rt);
+      return 0;
+    }
+  }
   /* Every P starts idle; wakep hands them to Ms as work appears. */
   gr_lock_acquire(&rt->sched);
   for (int i = nprocs - 1; i >= 0; i--) pidle_put(rt, rt->allp[i]);
   gr_lock_release(&rt->sched);
+  return 1;
 }
 
 int gr_setprocs(gr_runtime *rt, int n) {
@@ -434,8 +442,13 @@ int gr_setprocs(gr_runtime *rt, int n) {
   int old = atomic_load(&rt->nprocs);
   if (n == old) { gr_lock_release(&rt->sched); return old; }
   if (n > old) {
+    for (int i = old; i < n; i++) {      /* every P first: all or nothing */
+      if (rt->allp[i] == NULL && (rt->allp[i] = p_new(i)) == NULL) {
+        gr_lock_release(&rt->sched);
+        return -1;
+      }
+    }
     for (int i = old; i < n; i++) {
-      if (rt->allp[i] == NULL) rt->allp[i] = p_new(i);
       gr_p *p = rt->allp[i];
       if (p->retired && p->m == NULL) { p->retired = 0; pidle_put(rt, p); }
       else p->retired = 0;
@@ -508,13 +521,13 @@ void gr_sched_free(gr_runtime *rt) {
   while (m) {
     gr_m *next = m->allnext;
     gr_cond_destroy(&m->park);
-    free(m);
+    gr_free(m);
     m = next;
   }
   for (int i = 0; i < GR_MAXPROCS; i++) {
     if (rt->allp[i]) {
       gr_lock_destroy(&rt->allp[i]->lock);
-      free(rt->allp[i]);
+      gr_free(rt->allp[i]);
       rt->allp[i] = NULL;
     }
   }

@@ -24,8 +24,11 @@
 #include "runtime.h"
 #include "obj.h"
 
+/* A new object, its handle pushed (and owning nothing until the caller,
+** done setting it up, calls gr_obj_adopt). */
 static void *new_object(lua_State *L, size_t size, const gr_objtype *type) {
-  gr_obj *o = (gr_obj *)calloc(1, size);
+  gr_obj_pushnew(L, type);
+  gr_obj *o = (gr_obj *)gr_calloc(1, size);
   if (o == NULL) luaL_error(L, "not enough memory");
   gr_obj_init(o, type);
   return o;
@@ -60,7 +63,7 @@ static const gr_objtype mutex_type;
 static void mutex_destroy(gr_obj *o) {
   gr_mutex *mu = (gr_mutex *)o;
   gr_lock_destroy(&mu->lock);
-  free(mu);
+  gr_free(mu);
 }
 
 /* Acquire mu for the running G; 'k' runs once it holds the lock. */
@@ -116,7 +119,7 @@ static int mutex_trylock(lua_State *L) {
 static int mutex_new(lua_State *L) {
   gr_mutex *mu = (gr_mutex *)new_object(L, sizeof *mu, &mutex_type);
   gr_lock_init(&mu->lock);
-  gr_obj_push(L, &mu->obj);
+  gr_obj_adopt(L, &mu->obj);
   return 1;
 }
 
@@ -144,7 +147,7 @@ static const gr_objtype rwmutex_type;
 static void rwmutex_destroy(gr_obj *o) {
   gr_rwmutex *rw = (gr_rwmutex *)o;
   gr_lock_destroy(&rw->lock);
-  free(rw);
+  gr_free(rw);
 }
 
 static gr_rwmutex *checkrw(lua_State *L) {
@@ -235,7 +238,7 @@ static int rw_tryrlock(lua_State *L) {
 static int rwmutex_new(lua_State *L) {
   gr_rwmutex *rw = (gr_rwmutex *)new_object(L, sizeof *rw, &rwmutex_type);
   gr_lock_init(&rw->lock);
-  gr_obj_push(L, &rw->obj);
+  gr_obj_adopt(L, &rw->obj);
   return 1;
 }
 
@@ -262,7 +265,7 @@ static const gr_objtype waitgroup_type;
 static void waitgroup_destroy(gr_obj *o) {
   gr_waitgroup *wg = (gr_waitgroup *)o;
   gr_lock_destroy(&wg->lock);
-  free(wg);
+  gr_free(wg);
 }
 
 static int wg_add_delta(lua_State *L, lua_Integer delta) {
@@ -316,7 +319,7 @@ static int wg_wait(lua_State *L) {
 static int waitgroup_new(lua_State *L) {
   gr_waitgroup *wg = (gr_waitgroup *)new_object(L, sizeof *wg, &waitgroup_type);
   gr_lock_init(&wg->lock);
-  gr_obj_push(L, &wg->obj);
+  gr_obj_adopt(L, &wg->obj);
   return 1;
 }
 
@@ -343,7 +346,7 @@ static const gr_objtype once_type;
 static void once_destroy(gr_obj *o) {
   gr_once *once = (gr_once *)o;
   gr_lock_destroy(&once->lock);
-  free(once);
+  gr_free(once);
 }
 
 /* f has returned or raised: mark done, wake the waiters, pass on an error. */
@@ -386,7 +389,7 @@ static int once_call(lua_State *L) {
 static int once_new(lua_State *L) {
   gr_once *once = (gr_once *)new_object(L, sizeof *once, &once_type);
   gr_lock_init(&once->lock);
-  gr_obj_push(L, &once->obj);
+  gr_obj_adopt(L, &once->obj);
   return 1;
 }
 
@@ -410,7 +413,7 @@ static void cond_destroy(gr_obj *o) {
   gr_condvar *cv = (gr_condvar *)o;
   gr_obj_release(&cv->mu->obj);
   gr_lock_destroy(&cv->lock);
-  free(cv);
+  gr_free(cv);
 }
 
 /* Signalled: take the mutex back before returning from wait(). */
@@ -458,7 +461,7 @@ static int cond_new(lua_State *L) {
   gr_lock_init(&cv->lock);
   gr_obj_retain(&mu->obj);
   cv->mu = mu;
-  gr_obj_push(L, &cv->obj);
+  gr_obj_adopt(L, &cv->obj);
   return 1;
 }
 
@@ -479,7 +482,7 @@ typedef struct gr_atomic {
 
 static const gr_objtype atomic_type;
 
-static void atomic_destroy(gr_obj *o) { free(o); }
+static void atomic_destroy(gr_obj *o) { gr_free(o); }
 
 static gr_atomic *checkatomic(lua_State *L) {
   return (gr_atomic *)gr_obj_check(L, 1, &atomic_type);
@@ -517,7 +520,7 @@ static int atomic_new(lua_State *L) {
   lua_Integer n = luaL_optinteger(L, 1, 0);
   gr_atomic *a = (gr_atomic *)new_object(L, sizeof *a, &atomic_type);
   atomic_init(&a->value, (long long)n);
-  gr_obj_push(L, &a->obj);
+  gr_obj_adopt(L, &a->obj);
   return 1;
 }
 

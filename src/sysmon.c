@@ -217,14 +217,15 @@ static void *sysmon_main(void *arg) {
   return NULL;
 }
 
-void gr_sysmon_start(gr_runtime *rt) {
-  gr_sysmon *s = (gr_sysmon *)calloc(1, sizeof *s);
-  if (s == NULL) abort();
+int gr_sysmon_start(gr_runtime *rt) {
+  gr_sysmon *s = (gr_sysmon *)gr_calloc(1, sizeof *s);
+  if (s == NULL) return 0;
   gr_lock_init(&s->lock);
   gr_cond_init(&s->cond);
   rt->sysmon = s;
   install_handlers();
   if (gr_thread_start(&s->thread, sysmon_main, rt) != 0) abort();
+  return 1;
 }
 
 void gr_sysmon_poke(gr_runtime *rt) {
@@ -243,6 +244,6 @@ void gr_sysmon_stop(gr_runtime *rt) {
   gr_thread_join(s->thread);
   gr_cond_destroy(&s->cond);
   gr_lock_destroy(&s->lock);
-  free(s);
+  gr_free(s);
   rt->sysmon = NULL;
 }

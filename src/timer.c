@@ -95,14 +95,18 @@ static void heap_sweep(gr_timers *t) {
   for (size_t i = kept / 2; i-- > 0;) sift_down(t, i);   /* heapify */
 }
 
-static int heap_push(gr_timers *t, gr_timer x) {
-  /* A full heap is swept first; it grows unless that freed half of it, so
-  ** at least half the heap's size in pushes comes between two O(n) sweeps. */
-  if (t->n == t->size) {
+/* Push x, making room first unless 'room' more entries fit: a heap short
+** of room is swept, and grows unless that freed half of it, so at least
+** half the heap's size in pushes comes between two O(n) sweeps.  A new
+** timer asks for READY_BATCH + 1, so that the heap always has room for the
+** tickers the timer thread took out to fire: putting them back never
+** needs memory, and a ticker never stops for want of it. */
+static int heap_push(gr_timers *t, gr_timer x, size_t room) {
+  if (t->n + room > t->size) {
     heap_sweep(t);
-    if (t->size == 0 || t->n > t->size / 2) {
-      size_t size = t->size ? 2 * t->size : 64;
-      gr_timer *heap = (gr_timer *)realloc(t->heap, size * sizeof *heap);
+    if (t->n + room > t->size || t->n > t->size / 2) {
+      size_t size = t->size ? 2 * t->size : 2 * READY_BATCH;
+      gr_timer *heap = (gr_timer *)gr_realloc(t->heap, size * sizeof *heap);
       if (heap == NULL) return 0;
       t->heap = heap;
       t->size = size;
@@ -155,19 +159,20 @@ static void *timer_main(void *arg) {
     }
     gr_lock_acquire(&t->lock);
     for (int i = 0; i < again; i++)
-      if (!heap_push(t, due[i])) gr_chan_release(due[i].c);
+      if (!heap_push(t, due[i], 1)) gr_chan_release(due[i].c);   /* cannot fail */
   }
   gr_lock_release(&t->lock);
   return NULL;
 }
 
-void gr_timers_start(gr_runtime *rt) {
-  gr_timers *t = (gr_timers *)calloc(1, sizeof *t);
-  if (t == NULL) abort();
+int gr_timers_start(gr_runtime *rt) {
+  gr_timers *t = (gr_timers *)gr_calloc(1, sizeof *t);
+  if (t == NULL) return 0;
   gr_lock_init(&t->lock);
   gr_cond_init(&t->cond);
   rt->timers = t;
   if (gr_thread_start(&t->thread, timer_main, t) != 0) abort();
+  return 1;
 }
 
 void gr_timers_stop(gr_runtime *rt) {
@@ -181,8 +186,8 @@ void gr_timers_stop(gr_runtime *rt) {
     if (t->heap[i].c) gr_chan_release(t->heap[i].c);
   gr_cond_destroy(&t->cond);
   gr_lock_destroy(&t->lock);
-  free(t->heap);
-  free(t);
+  gr_free(t->heap);
+  gr_free(t);
   rt->timers = NULL;
 }
 
@@ -197,7 +202,7 @@ int gr_sleep(lua_State *L, double seconds) {
   gr_timers *t = g->rt->timers;
   double when = gr_now() + seconds;
   gr_lock_acquire(&t->lock);
-  if (!heap_push(t, (gr_timer){when, 0, g, NULL, 0})) {
+  if (!heap_push(t, (gr_timer){when, 0, g, NULL, 0}, READY_BATCH + 1)) {
     gr_lock_release(&t->lock);
     return luaL_error(L, "not enough memory");
   }
@@ -210,13 +215,14 @@ int gr_sleep(lua_State *L, double seconds) {
 static int channel_timer(lua_State *L, double delay, double period) {
   gr_runtime *rt = gr_getg(L)->rt;
   gr_timers *t = rt->timers;
+  gr_chan_pushnew(L);
   gr_chan *c = gr_chan_new(rt, 1);
   if (c == NULL) return luaL_error(L, "not enough memory");
-  gr_chan_push(L, c);                    /* the handle's reference */
+  gr_chan_adopt(L, c);                   /* the handle's reference */
   gr_chan_retain(c);                     /* the timer's */
   gr_lock_acquire(&t->lock);
   double when = gr_now() + (delay > 0 ? delay : 0);
-  int ok = heap_push(t, (gr_timer){when, 0, NULL, c, period});
+  int ok = heap_push(t, (gr_timer){when, 0, NULL, c, period}, READY_BATCH + 1);
   if (ok && t->heap[0].c == c) gr_cond_signal(&t->cond);
   gr_lock_release(&t->lock);
   if (!ok) {
