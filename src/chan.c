@@ -28,6 +28,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "runtime.h"
+#include "chaos.h"
 #include "obj.h"
 
 struct gr_chan {
@@ -89,11 +90,12 @@ static int push_closed(lua_State *L) {
   return 2;
 }
 
-/* Pop the first waiter that may still be woken; a select waiter counts
+/* Take the first waiter that may still be woken (under chaos, any one:
+** Go promises no order among blocked goroutines); a select waiter counts
 ** only if this channel wins its select (sel->done). */
 static gr_waiter *dequeue(gr_waitq *q) {
   gr_waiter *w;
-  while ((w = gr_waitq_pop(q)) != NULL) {
+  while ((w = gr_waitq_pick(q)) != NULL) {
     if (w->sel == NULL) return w;
     int expected = 0;
     if (atomic_compare_exchange_strong(&w->sel->done, &expected, 1)) {
@@ -202,6 +204,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int chan_send(lua_State *L) {
+  GR_CHAOS_YIELD(L, chan_send);
   gr_chan *c = checkchan(L);
   gr_msg m;
   lua_settop(L, 2);
@@ -217,6 +220,7 @@ static int chan_send(lua_State *L) {
 }
 
 static int chan_trysend(lua_State *L) {
+  GR_CHAOS_YIELD(L, chan_trysend);
   gr_chan *c = checkchan(L);
   gr_msg m;
   lua_settop(L, 2);
@@ -241,6 +245,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int chan_recv(lua_State *L) {
+  GR_CHAOS_YIELD(L, chan_recv);
   gr_chan *c = checkchan(L);
   gr_msg m;
   gr_lock_acquire(&c->lock);
@@ -256,6 +261,7 @@ static int chan_recv(lua_State *L) {
 }
 
 static int chan_tryrecv(lua_State *L) {
+  GR_CHAOS_YIELD(L, chan_tryrecv);
   gr_chan *c = checkchan(L);
   gr_msg m;
   gr_lock_acquire(&c->lock);
@@ -281,6 +287,7 @@ static int range_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int range_next(lua_State *L) {
+  GR_CHAOS_YIELD(L, range_next);
   gr_chan *c = (gr_chan *)gr_obj_check(L, lua_upvalueindex(1), &chan_type);
   gr_msg m;
   gr_lock_acquire(&c->lock);
@@ -305,6 +312,7 @@ static int chan_range(lua_State *L) {
 /* ----------------------------------------------------------------- close */
 
 static int chan_close(lua_State *L) {
+  GR_CHAOS_YIELD(L, chan_close);
   if (gr_chan_close(checkchan(L)) == GR_CLOSED)
     return luaL_error(L, "close of closed channel");
   return 0;
@@ -474,6 +482,7 @@ int gr_chan_close(gr_chan *c) {
 static _Thread_local uint64_t sel_rand;
 
 static uint32_t sel_random(void) {
+  if (GR_UNLIKELY(gr_chaos_m != NULL)) return gr_chaos_rand(gr_chaos_m);
   if (sel_rand == 0)
     sel_rand = (uint64_t)(uintptr_t)&sel_rand ^ (uint64_t)(gr_now() * 1e9) ^ 0x9E3779B97F4A7C15ull;
   sel_rand ^= sel_rand << 13;
@@ -606,6 +615,7 @@ static int sel_never_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* goroutine.select { {recv = ch, f}, {send = ch, value = v, f}, default = f } */
 static int l_select(lua_State *L) {
+  GR_CHAOS_YIELD(L, l_select);
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   int n = (int)lua_rawlen(L, 1);

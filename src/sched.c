@@ -26,6 +26,7 @@
 #include <sched.h>
 #include <lauxlib.h>
 #include "runtime.h"
+#include "chaos.h"
 
 static _Thread_local gr_m *tls_m;   /* the worker running on this thread */
 
@@ -65,6 +66,28 @@ static gr_g *localq_pop(gr_p *p) {
     g->schedlink = NULL;
     p->qlen--;
   }
+  return g;
+}
+
+/* Chaos: take the i-th G of the local queue (i < qlen). */
+static gr_g *localq_take(gr_p *p, int i) {
+  gr_g **link = &p->qhead, *prev = NULL;
+  while (i-- > 0) { prev = *link; link = &prev->schedlink; }
+  gr_g *g = *link;
+  *link = g->schedlink;
+  if (p->qtail == g) p->qtail = prev;
+  g->schedlink = NULL;
+  p->qlen--;
+  return g;
+}
+
+/* Under p->lock: the G to run next from p, runnext first; under chaos,
+** sometimes any G of the local queue instead. */
+static gr_g *runqget(gr_m *m, gr_p *p) {
+  gr_g *g = p->runnext;
+  if (GR_UNLIKELY(m->chaos) && p->qlen > 0 && gr_chaos_one_in(m, 2))
+    return localq_take(p, (int)(gr_chaos_rand(m) % (uint32_t)p->qlen));
+  if (g) p->runnext = NULL; else g = localq_pop(p);
   return g;
 }
 
@@ -146,6 +169,7 @@ void gr_runqput(gr_runtime *rt, gr_g *g, int next) {
   if (m && m->rt == rt && m->p) {
     gr_p *p = m->p;
     gr_g *kicked = NULL;
+    if (GR_UNLIKELY(m->chaos)) next = gr_chaos_rand(m) & 1;
     gr_lock_acquire(&p->lock);
     if (next) {
       kicked = p->runnext;
@@ -156,8 +180,9 @@ void gr_runqput(gr_runtime *rt, gr_g *g, int next) {
     }
     gr_lock_release(&p->lock);
     /* A G in runnext runs as soon as the current one blocks: waking a
-    ** thread for it would only bounce it between cores. */
-    if (!next || kicked) wakep(rt);
+    ** thread for it would only bounce it between cores.  (Under chaos
+    ** always: a new G put in runnext must not wait for a busy one.) */
+    if (!next || kicked || GR_UNLIKELY(m->chaos)) wakep(rt);
   } else {
     gr_lock_acquire(&rt->sched);
     globq_push(rt, g);
@@ -166,12 +191,18 @@ void gr_runqput(gr_runtime *rt, gr_g *g, int next) {
   }
 }
 
-/* Take half of victim's queue into p; returns one G to run, or NULL.
-** Never holds two P locks at once (two Ms may steal from each other). */
-static gr_g *runq_steal(gr_p *p, gr_p *victim, int take_runnext) {
+/* Take half of victim's queue into m's P (under chaos, a random share);
+** returns one G to run, or NULL.  Never holds two P locks at once (two Ms
+** may steal from each other). */
+static gr_g *runq_steal(gr_m *m, gr_p *victim, int take_runnext) {
+  gr_p *p = m->p;
   gr_g *g = NULL, *batch = NULL, **tail = &batch;
   gr_lock_acquire(&victim->lock);
   int n = victim->qlen - victim->qlen / 2;
+  if (GR_UNLIKELY(m->chaos)) {
+    if (victim->qlen > 0) n = 1 + (int)(gr_chaos_rand(m) % (uint32_t)victim->qlen);
+    take_runnext |= gr_chaos_one_in(m, 4);
+  }
   if (n > 0) {
     g = localq_pop(victim);
     while (--n > 0) {
@@ -195,14 +226,22 @@ static gr_g *runq_steal(gr_p *p, gr_p *victim, int take_runnext) {
   return g;
 }
 
+static uint32_t gcd(uint32_t a, uint32_t b) {
+  while (b) { uint32_t t = a % b; a = b; b = t; }
+  return a;
+}
+
 static gr_g *steal_work(gr_m *m, int take_runnext) {
   gr_runtime *rt = m->rt;
   int n = atomic_load(&rt->nprocs);
-  uint32_t start = fastrand(m);
+  uint32_t start = fastrand(m), stride = 1;
+  if (GR_UNLIKELY(m->chaos))      /* any stride coprime to n: a random order */
+    for (stride = 1 + gr_chaos_rand(m) % (uint32_t)n; gcd(stride, (uint32_t)n) != 1; )
+      stride = stride % (uint32_t)n + 1;
   for (int i = 0; i < n; i++) {
-    gr_p *victim = rt->allp[(start + (uint32_t)i) % (uint32_t)n];
+    gr_p *victim = rt->allp[(start + (uint32_t)i * stride) % (uint32_t)n];
     if (victim == m->p || victim == NULL) continue;
-    gr_g *g = runq_steal(m->p, victim, take_runnext);
+    gr_g *g = runq_steal(m, victim, take_runnext);
     if (g) return g;
   }
   return NULL;
@@ -273,15 +312,16 @@ top:
     goto idle;
   }
   p->schedtick++;
-  if (p->schedtick % GLOBAL_POLL_TICKS == 0 && atomic_load(&rt->gqlen) > 0) {
+  if ((p->schedtick % GLOBAL_POLL_TICKS == 0 ||
+       (GR_UNLIKELY(m->chaos) && gr_chaos_one_in(m, 8))) &&
+      atomic_load(&rt->gqlen) > 0) {
     gr_lock_acquire(&rt->sched);
     g = globq_get(rt, p);
     gr_lock_release(&rt->sched);
     if (g) return g;
   }
   gr_lock_acquire(&p->lock);
-  g = p->runnext;
-  if (g) p->runnext = NULL; else g = localq_pop(p);
+  g = runqget(m, p);
   gr_lock_release(&p->lock);
   if (g) return g;
   for (int round = 0; round < SPIN_ROUNDS; round++) {
@@ -355,6 +395,7 @@ idle:
 static void *m_main(void *arg) {
   gr_m *m = (gr_m *)arg;
   tls_m = m;
+  gr_chaos_m = m->chaos ? m : NULL;
   gr_g *g;
   while ((g = findrunnable(m)) != NULL) {
     found_work(m);
@@ -371,6 +412,7 @@ static void *m_main(void *arg) {
   if (m->p) { pidle_put(m->rt, m->p); m->p = NULL; }
   gr_lock_release(&m->rt->sched);
   tls_m = NULL;
+  gr_chaos_m = NULL;
   return NULL;
 }
 
@@ -389,6 +431,8 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   m->allnext = rt->allm;
   rt->allm = m;
   rt->nm++;
+  m->index = rt->mstarted++;
+  gr_chaos_seed_m(m, rt->cfg.chaos_seed, m->index);
   gr_lock_release(&rt->sched);
   if (gr_thread_start(&m->thread, m_main, m) != 0) abort();
 }
