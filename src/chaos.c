@@ -63,6 +63,6 @@ void gr_chaos_yield(lua_State *L, lua_CFunction op) {
   if (!gr_chaos_one_in(gr_chaos_m, YIELD_ONE_IN) || !lua_isyieldable(L)) return;
   gr_g *g = gr_getg(L);
   if (L != g->co) return;     /* a coroutine of the goroutine's own */
-  g->yieldwhy = GR_YIELD_GOSCHED;
+  g->yieldwhy = GR_YIELD_CHAOS;
   lua_yieldk(L, 0, (lua_KContext)op, run_again);
 }

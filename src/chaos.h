@@ -11,7 +11,7 @@
 ** - run queues: a readied G sometimes goes to the queue's tail instead of
 **   runnext, a new G sometimes to runnext; a worker sometimes runs a G from
 **   anywhere in its queue instead of the head, and polls the global queue
-**   at random ticks (sched.c);
+**   at random ticks too (sched.c);
 ** - stealing: victims in a random order, a random share of the victim's
 **   queue, its runnext sometimes at once (sched.c);
 ** - wake-ups: which waiter of a channel, mutex, rwmutex or cond is woken
@@ -19,7 +19,7 @@
 **   (gr_waitq_pick: chan.c, sync.c);
 ** - select draws its polling order from the same stream (chan.c);
 ** - before a channel or sync operation a goroutine sometimes yields to the
-**   back of the global run queue first (GR_CHAOS_YIELD).
+**   back of its worker's run queue first (GR_CHAOS_YIELD).
 **
 ** Reproducing: every worker (M) has its own PRNG, seeded from the seed and
 ** the M's index (the order the Ms were started), and only that worker
@@ -83,8 +83,8 @@ static inline gr_waiter *gr_waitq_pick(gr_waitq *q) {
 
 /*
 ** First thing in a channel or sync operation 'op' (the lua_CFunction it is
-** in): under chaos, sometimes yield the goroutine to the back of the global
-** run queue; when it runs again, op starts over.  Does not return when it
+** in): under chaos, sometimes yield the goroutine to the back of its
+** worker's run queue; when it runs again, op starts over.  Does not return when it
 ** yields.  Where the goroutine cannot yield (inside a coroutine of its own,
 ** across a C call) it goes on at once.
 */

@@ -72,7 +72,10 @@ enum gr_gstatus {
 };
 
 /* Why the body coroutine yielded back to its worker. */
-enum gr_yieldwhy { GR_YIELD_NONE, GR_YIELD_PARK, GR_YIELD_GOSCHED, GR_YIELD_PREEMPT };
+enum gr_yieldwhy {
+  GR_YIELD_NONE, GR_YIELD_PARK, GR_YIELD_GOSCHED, GR_YIELD_PREEMPT,
+  GR_YIELD_CHAOS   /* chaos scheduling: to the back of its worker's queue */
+};
 
 struct gr_g {
   int64_t id;

@@ -313,7 +313,7 @@ top:
   }
   p->schedtick++;
   if ((p->schedtick % GLOBAL_POLL_TICKS == 0 ||
-       (GR_UNLIKELY(m->chaos) && gr_chaos_one_in(m, 8))) &&
+       (GR_UNLIKELY(m->chaos) && gr_chaos_one_in(m, 32))) &&
       atomic_load(&rt->gqlen) > 0) {
     gr_lock_acquire(&rt->sched);
     g = globq_get(rt, p);
@@ -724,6 +724,14 @@ void gr_sched_afteryield(gr_m *m, gr_g *g) {
     g->unlockf = NULL;
     gr_set_waiting(g);
     if (unlockf) unlockf(g->unlockarg);
+  } else if (why == GR_YIELD_CHAOS && m->p) {
+    /* To the back of the local queue: the global one, behind busy
+    ** goroutines that each run a time slice, would make every chaos
+    ** yield cost a slice per busy goroutine. */
+    atomic_store_explicit(&g->status, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_lock_acquire(&m->p->lock);
+    localq_push(m->p, g);
+    gr_lock_release(&m->p->lock);
   } else {  /* GOSCHED, PREEMPT: to the back of the global queue, as Go */
     gr_runtime *rt = m->rt;
     atomic_store_explicit(&g->status, GR_G_RUNNABLE, memory_order_relaxed);
