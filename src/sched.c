@@ -416,7 +416,10 @@ static void *m_main(void *arg) {
   return NULL;
 }
 
-/* Start a new M holding p. */
+/* Start a new M holding p.  Its thread is created under rt->sched: an M
+** on rt->allm always has its thread handle, which gr_sched_stop may join
+** at any moment (it did join a handle pthread_create had not yet written,
+** when gr_close followed a wakep closely). */
 static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   gr_m *m = (gr_m *)calloc(1, sizeof *m);
   if (m == NULL) abort();
@@ -433,8 +436,8 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   rt->nm++;
   m->index = rt->mstarted++;
   gr_chaos_seed_m(m, rt->cfg.chaos_seed, m->index);
-  gr_lock_release(&rt->sched);
   if (gr_thread_start(&m->thread, m_main, m) != 0) abort();
+  gr_lock_release(&rt->sched);
 }
 
 static gr_p *p_new(int id) {
