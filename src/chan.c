@@ -456,21 +456,30 @@ int gr_chan_host_recv(gr_chan *c, gr_msg *m, double timeout) {
   return host_op(c, CASE_RECV, m, timeout);
 }
 
+/*
+** The waiters taken are chained through w->next only: their w->q stays
+** NULL, which tells a host thread whose wait times out meanwhile that its
+** waiter was taken (host_wait).  Queued on a list here, a timed-out host
+** waiter took itself off that list outside any lock shared with us,
+** returned GR_TIMEOUT and freed itself before we readied it.
+*/
 int gr_chan_close(gr_chan *c) {
-  gr_waitq woken = {NULL, NULL};
-  gr_waiter *w;
+  gr_waiter *woken = NULL, **tail = &woken, *w;
   gr_lock_acquire(&c->lock);
   if (c->closed) {
     gr_lock_release(&c->lock);
     return GR_CLOSED;
   }
   c->closed = 1;
-  while ((w = dequeue(&c->recvq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
-  while ((w = dequeue(&c->sendq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
+  while ((w = dequeue(&c->recvq)) != NULL) { w->ok = 0; *tail = w; tail = &w->next; }
+  while ((w = dequeue(&c->sendq)) != NULL) { w->ok = 0; *tail = w; tail = &w->next; }
   gr_lock_release(&c->lock);
   /* Woken goroutine senders raise 'send on closed channel': free their
-  ** values (a host sender gets its value back instead). */
-  while ((w = gr_waitq_pop(&woken)) != NULL) {
+  ** values (a host sender gets its value back instead).  A host waiter is
+  ** freed as soon as it is readied: read next first. */
+  while ((w = woken) != NULL) {
+    woken = w->next;
+    w->next = NULL;
     if (!w->g->host) gr_msg_free(&w->msg);
     gr_ready(w->g);
   }
