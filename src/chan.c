@@ -93,7 +93,7 @@ static int push_closed(lua_State *L) {
 /* Take the first waiter that may still be woken (under chaos, any one:
 ** Go promises no order among blocked goroutines); a select waiter counts
 ** only if this channel wins its select (sel->done). */
-static gr_waiter *dequeue(gr_waitq *q) {
+static inline __attribute__((always_inline)) gr_waiter *dequeue(gr_waitq *q) {
   gr_waiter *w;
   while ((w = gr_waitq_pick(q)) != NULL) {
     if (w->sel == NULL) return w;

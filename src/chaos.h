@@ -74,7 +74,7 @@ static inline int gr_chaos_one_in(gr_m *m, uint32_t n) {
 ** A waiter to wake from q (removed from it): the head, or under chaos any
 ** of them.  For queues of goroutines that Go wakes in no promised order.
 */
-gr_waiter *gr_chaos_waitq_take(gr_m *m, gr_waitq *q);
+__attribute__((cold)) gr_waiter *gr_chaos_waitq_take(gr_m *m, gr_waitq *q);
 
 static inline gr_waiter *gr_waitq_pick(gr_waitq *q) {
   if (GR_UNLIKELY(gr_chaos_m != NULL)) return gr_chaos_waitq_take(gr_chaos_m, q);
@@ -88,7 +88,7 @@ static inline gr_waiter *gr_waitq_pick(gr_waitq *q) {
 ** yields.  Where the goroutine cannot yield (inside a coroutine of its own,
 ** across a C call) it goes on at once.
 */
-void gr_chaos_yield(lua_State *L, lua_CFunction op);
+__attribute__((cold)) void gr_chaos_yield(lua_State *L, lua_CFunction op);
 
 #define GR_CHAOS_YIELD(L, op) \
   do { if (GR_UNLIKELY(gr_chaos_m != NULL)) gr_chaos_yield(L, op); } while (0)

@@ -81,16 +81,6 @@ static gr_g *localq_take(gr_p *p, int i) {
   return g;
 }
 
-/* Under p->lock: the G to run next from p, runnext first; under chaos,
-** sometimes any G of the local queue instead. */
-static gr_g *runqget(gr_m *m, gr_p *p) {
-  gr_g *g = p->runnext;
-  if (GR_UNLIKELY(m->chaos) && p->qlen > 0 && gr_chaos_one_in(m, 2))
-    return localq_take(p, (int)(gr_chaos_rand(m) % (uint32_t)p->qlen));
-  if (g) p->runnext = NULL; else g = localq_pop(p);
-  return g;
-}
-
 static int p_haswork(gr_p *p) {
   gr_lock_acquire(&p->lock);
   int has = p->qlen > 0 || p->runnext != NULL;
@@ -127,6 +117,24 @@ static gr_g *globq_get(gr_runtime *rt, gr_p *p) {
   if (!rt->gqhead) rt->gqtail = NULL;
   atomic_fetch_sub(&rt->gqlen, taken);
   g->schedlink = NULL;
+  return g;
+}
+
+/* Chaos, before findrunnable's usual order: sometimes a G from the global
+** queue, sometimes any G of the local queue; NULL: take the usual one. */
+static __attribute__((cold, noinline)) gr_g *chaos_runqget(gr_m *m, gr_p *p) {
+  gr_runtime *rt = m->rt;
+  gr_g *g = NULL;
+  if (gr_chaos_one_in(m, 32) && atomic_load(&rt->gqlen) > 0) {
+    gr_lock_acquire(&rt->sched);
+    g = globq_get(rt, p);
+    gr_lock_release(&rt->sched);
+    if (g) return g;
+  }
+  gr_lock_acquire(&p->lock);
+  if (p->qlen > 0 && gr_chaos_one_in(m, 2))
+    g = localq_take(p, (int)(gr_chaos_rand(m) % (uint32_t)p->qlen));
+  gr_lock_release(&p->lock);
   return g;
 }
 
@@ -180,9 +188,8 @@ void gr_runqput(gr_runtime *rt, gr_g *g, int next) {
     }
     gr_lock_release(&p->lock);
     /* A G in runnext runs as soon as the current one blocks: waking a
-    ** thread for it would only bounce it between cores.  (Under chaos
-    ** always: a new G put in runnext must not wait for a busy one.) */
-    if (!next || kicked || GR_UNLIKELY(m->chaos)) wakep(rt);
+    ** thread for it would only bounce it between cores. */
+    if (!next || kicked) wakep(rt);
   } else {
     gr_lock_acquire(&rt->sched);
     globq_push(rt, g);
@@ -311,17 +318,17 @@ top:
     m->p = NULL;
     goto idle;
   }
+  if (GR_UNLIKELY(m->chaos) && (g = chaos_runqget(m, p)) != NULL) return g;
   p->schedtick++;
-  if ((p->schedtick % GLOBAL_POLL_TICKS == 0 ||
-       (GR_UNLIKELY(m->chaos) && gr_chaos_one_in(m, 32))) &&
-      atomic_load(&rt->gqlen) > 0) {
+  if (p->schedtick % GLOBAL_POLL_TICKS == 0 && atomic_load(&rt->gqlen) > 0) {
     gr_lock_acquire(&rt->sched);
     g = globq_get(rt, p);
     gr_lock_release(&rt->sched);
     if (g) return g;
   }
   gr_lock_acquire(&p->lock);
-  g = runqget(m, p);
+  g = p->runnext;
+  if (g) p->runnext = NULL; else g = localq_pop(p);
   gr_lock_release(&p->lock);
   if (g) return g;
   for (int round = 0; round < SPIN_ROUNDS; round++) {
