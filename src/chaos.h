@@ -27,7 +27,8 @@
 ** with GOROUTINE_MAXPROCS=1 a program that does not depend on timing
 ** (timers, preemption, I/O) runs the same schedule for the same seed.
 ** With several workers, thread timing still decides who meets whom.  The
-** seed is printed with every goroutine dump and uncaught-error report.
+** seed ends every goroutine dump and every uncaught error the runtime
+** prints (dump.c, g.c; goroutine-lua's own report: main.c).
 **
 ** Cost when off (seed 0): each hook is one predictable branch on a value
 ** that is zero — m->chaos in the scheduler, the thread-local gr_chaos_m in
