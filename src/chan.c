@@ -491,7 +491,7 @@ int gr_chan_close(gr_chan *c) {
 static _Thread_local uint64_t sel_rand;
 
 static uint32_t sel_random(void) {
-  if (GR_UNLIKELY(gr_chaos_m != NULL)) return gr_chaos_rand(gr_chaos_m);
+  if (gr_chaos_maybe() && gr_chaos_m != NULL) return gr_chaos_rand(gr_chaos_m);
   if (sel_rand == 0)
     sel_rand = (uint64_t)(uintptr_t)&sel_rand ^ (uint64_t)(gr_now() * 1e9) ^ 0x9E3779B97F4A7C15ull;
   sel_rand ^= sel_rand << 13;

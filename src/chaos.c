@@ -10,6 +10,7 @@
 #define PICK_WINDOW 16     /* a waiter is drawn from the first this many */
 
 _Thread_local gr_m *gr_chaos_m;
+atomic_int gr_chaos_used;
 
 int gr_chaos_parse(const char *s, unsigned *seed) {
   unsigned long long n = 0;
@@ -39,13 +40,15 @@ static uint64_t splitmix64(uint64_t x) {
 
 void gr_chaos_seed_m(gr_m *m, unsigned seed, int index) {
   if (seed == 0) { m->chaos = 0; return; }
+  atomic_store_explicit(&gr_chaos_used, 1, memory_order_relaxed);
   m->chaos = splitmix64(((uint64_t)seed << 32) ^ (uint64_t)(unsigned)index) | 1;
   m->rand = splitmix64(m->chaos) | 1;   /* steal order, reproducible too */
 }
 
-gr_waiter *gr_chaos_waitq_take(gr_m *m, gr_waitq *q) {
+gr_waiter *gr_chaos_waitq_take(gr_waitq *q) {
+  gr_m *m = gr_chaos_m;
   gr_waiter *w = q->head;
-  if (w == NULL) return NULL;
+  if (m == NULL || w == NULL) return gr_waitq_pop(q);
   uint32_t n = 0;
   for (gr_waiter *x = w; x && n < PICK_WINDOW; x = x->next) n++;
   for (uint32_t i = gr_chaos_rand(m) % n; i > 0; i--) w = w->next;
@@ -60,7 +63,8 @@ static int run_again(lua_State *L, int status, lua_KContext op) {
 }
 
 void gr_chaos_yield(lua_State *L, lua_CFunction op) {
-  if (!gr_chaos_one_in(gr_chaos_m, YIELD_ONE_IN) || !lua_isyieldable(L)) return;
+  gr_m *m = gr_chaos_m;
+  if (m == NULL || !gr_chaos_one_in(m, YIELD_ONE_IN) || !lua_isyieldable(L)) return;
   gr_g *g = gr_getg(L);
   if (L != g->co) return;     /* a coroutine of the goroutine's own */
   g->yieldwhy = GR_YIELD_CHAOS;

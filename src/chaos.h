@@ -31,8 +31,10 @@
 ** prints (dump.c, g.c; goroutine-lua's own report: main.c).
 **
 ** Cost when off (seed 0): each hook is one predictable branch on a value
-** that is zero — m->chaos in the scheduler, the thread-local gr_chaos_m in
-** the channel and sync operations.
+** that is zero — m->chaos in the scheduler; in the channel and sync
+** operations, which have no M at hand, gr_chaos_used, a process-wide hint
+** that stays 0 until a runtime with a seed starts (a thread-local load
+** costs more there).  Behind the hint, the thread's own M decides.
 */
 #ifndef GR_CHAOS_H
 #define GR_CHAOS_H
@@ -45,6 +47,13 @@
 ** NULL (a host thread, the timer or monitor thread, chaos off). */
 extern _Thread_local gr_m *gr_chaos_m;
 
+/* Some runtime of this process has chaos on (never goes back to 0). */
+extern atomic_int gr_chaos_used;
+
+static inline int gr_chaos_maybe(void) {
+  return GR_UNLIKELY(atomic_load_explicit(&gr_chaos_used, memory_order_relaxed));
+}
+
 /* GOROUTINE_CHAOS as a seed; 0 when unset, empty or not a valid seed. */
 unsigned gr_chaos_env(void);
 
@@ -53,7 +62,8 @@ unsigned gr_chaos_env(void);
 int gr_chaos_parse(const char *s, unsigned *seed);
 
 /* Seed m's stream from the runtime's seed and m's index (under rt->sched,
-** before its thread starts); m->chaos stays 0 when chaos is off. */
+** before its thread starts); m->chaos stays 0 when chaos is off.  A seed
+** sets gr_chaos_used. */
 void gr_chaos_seed_m(gr_m *m, unsigned seed, int index);
 
 /* The next number of m's stream (only m's own thread calls it). */
@@ -75,10 +85,10 @@ static inline int gr_chaos_one_in(gr_m *m, uint32_t n) {
 ** A waiter to wake from q (removed from it): the head, or under chaos any
 ** of them.  For queues of goroutines that Go wakes in no promised order.
 */
-__attribute__((cold)) gr_waiter *gr_chaos_waitq_take(gr_m *m, gr_waitq *q);
+__attribute__((cold)) gr_waiter *gr_chaos_waitq_take(gr_waitq *q);
 
 static inline gr_waiter *gr_waitq_pick(gr_waitq *q) {
-  if (GR_UNLIKELY(gr_chaos_m != NULL)) return gr_chaos_waitq_take(gr_chaos_m, q);
+  if (gr_chaos_maybe()) return gr_chaos_waitq_take(q);
   return gr_waitq_pop(q);
 }
 
@@ -92,6 +102,6 @@ static inline gr_waiter *gr_waitq_pick(gr_waitq *q) {
 __attribute__((cold)) void gr_chaos_yield(lua_State *L, lua_CFunction op);
 
 #define GR_CHAOS_YIELD(L, op) \
-  do { if (GR_UNLIKELY(gr_chaos_m != NULL)) gr_chaos_yield(L, op); } while (0)
+  do { if (gr_chaos_maybe()) gr_chaos_yield(L, op); } while (0)
 
 #endif
