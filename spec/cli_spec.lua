@@ -10,9 +10,11 @@ local TIMEOUT = os.getenv("CLI_TIMEOUT") or "60"
 local LUA = os.getenv("LUA") or "lua5.4"
 
 -- Variables from the caller's environment that would change what the
--- interpreters print are unset; opts.env sets what a case needs.
+-- interpreters print are unset (GOROUTINE_CHAOS adds the seed to every
+-- error report: spec/chaos_spec.lua checks that); opts.env sets what a
+-- case needs.
 local CLEAN_ENV = "env -u LUA_INIT -u LUA_INIT_5_4 -u LUA_PATH_5_4 -u LUA_CPATH_5_4"
-  .. " -u GOROUTINE_MAXPROCS"
+  .. " -u GOROUTINE_MAXPROCS -u GOROUTINE_CHAOS"
 
 local function with_timeout(opts, seconds)
   opts = opts or {}

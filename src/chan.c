@@ -36,6 +36,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "runtime.h"
+#include "chaos.h"
 #include "obj.h"
 
 struct gr_chan {
@@ -97,11 +98,12 @@ static int push_closed(lua_State *L) {
   return 2;
 }
 
-/* Pop the first waiter that may still be woken; a select waiter counts
+/* Take the first waiter that may still be woken (under chaos, any one:
+** Go promises no order among blocked goroutines); a select waiter counts
 ** only if this channel wins its select (sel->done). */
-static gr_waiter *dequeue(gr_waitq *q) {
+static inline __attribute__((always_inline)) gr_waiter *dequeue(gr_waitq *q) {
   gr_waiter *w;
-  while ((w = gr_waitq_pop(q)) != NULL) {
+  while ((w = gr_waitq_pick(q)) != NULL) {
     if (w->sel == NULL) return w;
     /* The claim (one_delivery, ready_parked): of the wakers racing for one
     ** select, on its different channels, only the CAS winner writes into
@@ -220,6 +222,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int chan_send(lua_State *L) {
+  GR_CHAOS_YIELD(L, chan_send);
   gr_chan *c = checkchan(L);
   gr_msg m;
   lua_settop(L, 2);
@@ -237,6 +240,7 @@ static int chan_send(lua_State *L) {
 }
 
 static int chan_trysend(lua_State *L) {
+  GR_CHAOS_YIELD(L, chan_trysend);
   gr_chan *c = checkchan(L);
   gr_msg m;
   lua_settop(L, 2);
@@ -261,6 +265,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int chan_recv(lua_State *L) {
+  GR_CHAOS_YIELD(L, chan_recv);
   gr_chan *c = checkchan(L);
   gr_msg m;
   gr_lock_acquire(&c->lock);
@@ -277,6 +282,7 @@ static int chan_recv(lua_State *L) {
 }
 
 static int chan_tryrecv(lua_State *L) {
+  GR_CHAOS_YIELD(L, chan_tryrecv);
   gr_chan *c = checkchan(L);
   gr_msg m;
   gr_lock_acquire(&c->lock);
@@ -302,6 +308,7 @@ static int range_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int range_next(lua_State *L) {
+  GR_CHAOS_YIELD(L, range_next);
   gr_chan *c = (gr_chan *)gr_obj_check(L, lua_upvalueindex(1), &chan_type);
   gr_msg m;
   gr_lock_acquire(&c->lock);
@@ -329,6 +336,7 @@ static int chan_close(lua_State *L) {
   /* Lua has no typed nil channel; ch.close(nil) is the nearest to Go's
   ** close(nilChan), and gets Go's words. */
   if (lua_isnoneornil(L, 1)) return luaL_error(L, "close of nil channel");
+  GR_CHAOS_YIELD(L, chan_close);
   if (gr_chan_close(checkchan(L)) == GR_CLOSED)
     return luaL_error(L, "close of closed channel");
   return 0;
@@ -476,9 +484,15 @@ int gr_chan_host_recv(gr_chan *c, gr_msg *m, double timeout) {
   return host_op(c, CASE_RECV, m, timeout);
 }
 
+/*
+** The waiters taken are chained through w->next only: their w->q stays
+** NULL, which tells a host thread whose wait times out meanwhile that its
+** waiter was taken (host_wait).  Queued on a list here, a timed-out host
+** waiter took itself off that list outside any lock shared with us,
+** returned GR_TIMEOUT and freed itself before we readied it.
+*/
 int gr_chan_close(gr_chan *c) {
-  gr_waitq woken = {NULL, NULL};
-  gr_waiter *w;
+  gr_waiter *woken = NULL, **tail = &woken, *w;
   if (atomic_load(&c->rt->closed)) return GR_ERROR;   /* after gr_close */
   gr_lock_acquire(&c->lock);
   if (c->closed) {
@@ -489,12 +503,15 @@ int gr_chan_close(gr_chan *c) {
   /* Every waiter goes (no_lost_wakeup: a parked G's op on a closed channel
   ** is always possible), select waiters through the same claim as any
   ** waker (one_delivery). */
-  while ((w = dequeue(&c->recvq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
-  while ((w = dequeue(&c->sendq)) != NULL) { w->ok = 0; gr_waitq_push(&woken, w); }
+  while ((w = dequeue(&c->recvq)) != NULL) { w->ok = 0; *tail = w; tail = &w->next; }
+  while ((w = dequeue(&c->sendq)) != NULL) { w->ok = 0; *tail = w; tail = &w->next; }
   gr_lock_release(&c->lock);
   /* Woken goroutine senders raise 'send on closed channel': free their
-  ** values (a host sender gets its value back instead). */
-  while ((w = gr_waitq_pop(&woken)) != NULL) {
+  ** values (a host sender gets its value back instead).  A host waiter is
+  ** freed as soon as it is readied: read next first. */
+  while ((w = woken) != NULL) {
+    woken = w->next;
+    w->next = NULL;
     if (!w->g->host) gr_msg_free(&w->msg);
     gr_ready(w->g);
   }
@@ -506,6 +523,7 @@ int gr_chan_close(gr_chan *c) {
 static _Thread_local uint64_t sel_rand;
 
 static uint32_t sel_random(void) {
+  if (gr_chaos_maybe() && gr_chaos_m != NULL) return gr_chaos_rand(gr_chaos_m);
   if (sel_rand == 0)
     sel_rand = (uint64_t)(uintptr_t)&sel_rand ^ (uint64_t)(gr_now() * 1e9) ^ 0x9E3779B97F4A7C15ull;
   sel_rand ^= sel_rand << 13;
@@ -660,6 +678,7 @@ static int sel_never_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* goroutine.select { {recv = ch, f}, {send = ch, value = v, f}, default = f } */
 static int l_select(lua_State *L) {
+  GR_CHAOS_YIELD(L, l_select);
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   int n = (int)lua_rawlen(L, 1);

@@ -6,7 +6,8 @@
 ** taken only of goroutines that cannot run meanwhile: parked ones (all of
 ** them, when deadlocked) and runnable ones while the scheduler is frozen.
 ** The acquire load of a G's status pairs with the release store made when
-** it parked, so its stack as it left it is visible here.
+** it parked, so its stack as it left it is visible here.  Under chaos
+** scheduling the dump ends with the seed, which replays the schedule.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -80,5 +81,7 @@ void gr_dump_goroutines(gr_runtime *rt, FILE *out) {
   }
   gr_lock_release(&rt->allglock);
   gr_free(all);
+  if (rt->cfg.chaos_seed)        /* what reproduces this schedule */
+    fprintf(out, "goroutine-lua: chaos seed %u\n", rt->cfg.chaos_seed);
   fflush(out);
 }

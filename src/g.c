@@ -276,6 +276,8 @@ static void g_report(gr_g *g, const char *report) {
   } else {
     fflush(stdout);
     fprintf(stderr, "goroutine %lld [error]:\n%s\n", (long long)g->id, report);
+    if (rt->cfg.chaos_seed)
+      fprintf(stderr, "goroutine-lua: chaos seed %u\n", rt->cfg.chaos_seed);
     fflush(stderr);
     exit(1);
   }

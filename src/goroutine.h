@@ -46,6 +46,13 @@ typedef struct gr_config {
   ** protected mode: an error it raises fails that goroutine. */
   void (*on_state)(void *ud, lua_State *L);
   void *ud;
+  /* Chaos scheduling, for tests: a seed makes the scheduler take at random
+  ** the choices Go leaves open (run-queue and wake-up order, stealing,
+  ** yields before channel and sync operations); the same seed on one
+  ** worker thread gives the same schedule.  0: GOROUTINE_CHAOS (a seed
+  ** from 0 to 4294967295; anything else is ignored), else off.  The seed
+  ** in effect is printed with goroutine dumps and uncaught errors. */
+  unsigned chaos_seed;
 } gr_config;
 
 /* A runtime of its own, with no host state.  cfg may be NULL (it is

@@ -122,6 +122,20 @@ static int parse_procs(const char *s) {
   return (int)n;
 }
 
+/* A chaos seed: a decimal integer from 0 to 4294967295.  Returns 0 if s
+** is not one. */
+static int parse_seed(const char *s, unsigned *seed) {
+  unsigned long long n = 0;
+  if (*s == '\0') return 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return 0;
+    n = n * 10 + (unsigned)(*s - '0');
+    if (n > 0xFFFFFFFFull) return 0;
+  }
+  *seed = (unsigned)n;
+  return 1;
+}
+
 /* The value of an option that takes one: glued to it ("-estat"), after '='
 ** for a long option ("--procs=4"), or the next argument.  Returns NULL (and
 ** records the error) when there is none or the next argument is an option. */
@@ -254,6 +268,10 @@ static void print_usage(const Options *o) {
 /* Ctrl-C while the main goroutine runs: the runtime raises
 ** "interrupted!" at the next instruction; a second Ctrl-C kills. */
 static gr_runtime *main_rt;
+
+/* GOROUTINE_CHAOS: the chaos scheduling seed, 0 when off.  A failing run
+** ends with it on stderr, so that the same seed can replay it. */
+static unsigned chaos_seed;
 
 static void on_sigint(int sig) {
   signal(sig, SIG_DFL);
@@ -519,7 +537,7 @@ static void do_repl(lua_State *L) {
 ** process-directed signal to the main thread anyway whenever it does not
 ** block it, so workers started later from the main thread are harmless;
 ** the SIGINT handler works from any thread in any case.) */
-static gr_runtime *attach_runtime(lua_State *L, int procs) {
+static gr_runtime *attach_runtime(lua_State *L, int procs, unsigned chaos) {
   static const int sigs[] = {
     SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH
   };
@@ -531,6 +549,7 @@ static gr_runtime *attach_runtime(lua_State *L, int procs) {
   for (k = 0; k < sizeof sigs / sizeof sigs[0]; k++) sigaddset(&block, sigs[k]);
   pthread_sigmask(SIG_BLOCK, &block, &old);
   cfg.procs = procs;
+  cfg.chaos_seed = chaos;
   rt = gr_attach(L, &cfg);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   return rt;
@@ -551,13 +570,20 @@ static int pmain(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
+  const char *chaos = getenv("GOROUTINE_CHAOS");
+  if (chaos != NULL && *chaos != '\0' && !parse_seed(chaos, &chaos_seed)) {
+    fprintf(stderr, "%s: GOROUTINE_CHAOS needs a seed (an integer from 0 to "
+            "4294967295), got '%s'\n", progname, chaos);
+    fflush(stderr);
+    return 0;
+  }
   if (o.flags & HAS_V) print_version();
   if (o.flags & HAS_NOENV) {                /* libraries ignore env. vars */
     lua_pushboolean(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
   luaL_openlibs(L);
-  if ((main_rt = attach_runtime(L, o.procs)) == NULL)
+  if ((main_rt = attach_runtime(L, o.procs, chaos_seed)) == NULL)
     return luaL_error(L, "cannot start the goroutine runtime");
   gr_setglobals(L);
   create_arg_table(L, argc, argv, o.script);
@@ -606,6 +632,11 @@ int main(int argc, char **argv) {
   status = lua_pcall(L, 2, 1, 0);
   ok = lua_toboolean(L, -1);
   report(L, status);
+  if (!(ok && status == LUA_OK) && chaos_seed != 0) {
+    char line[64];
+    snprintf(line, sizeof line, "chaos seed %u", chaos_seed);
+    message(progname, line);
+  }
   /* Go semantics: the program ends now, whatever the other goroutines are
   ** doing.  lua_close would stop and wait for them. */
   fflush(stdout);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <lauxlib.h>
 #include "runtime.h"
+#include "chaos.h"
 
 static const char anchor_key = 'a';   /* registry: the runtime's anchor */
 
@@ -121,6 +122,7 @@ static gr_runtime *runtime_new(const gr_config *cfg, lua_State *L) {
   gr_runtime *rt = (gr_runtime *)gr_calloc(1, sizeof *rt);
   if (rt == NULL) return NULL;
   rt->cfg = *cfg;
+  if (rt->cfg.chaos_seed == 0) rt->cfg.chaos_seed = gr_chaos_env();
   gr_lock_init(&rt->sched);
   gr_lock_init(&rt->allglock);
   atomic_init(&rt->nextid, 1);

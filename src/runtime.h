@@ -73,7 +73,10 @@ enum gr_gstatus {
 };
 
 /* Why the body coroutine yielded back to its worker. */
-enum gr_yieldwhy { GR_YIELD_NONE, GR_YIELD_PARK, GR_YIELD_GOSCHED, GR_YIELD_PREEMPT };
+enum gr_yieldwhy {
+  GR_YIELD_NONE, GR_YIELD_PARK, GR_YIELD_GOSCHED, GR_YIELD_PREEMPT,
+  GR_YIELD_CHAOS   /* chaos scheduling: to the back of its worker's queue */
+};
 
 struct gr_g {
   int64_t id;
@@ -155,6 +158,8 @@ struct gr_m {
   int joining;             /* someone has joined or is joining its thread */
   int retired;             /* a spare M that found itself idle: exiting */
   uint64_t rand;          /* steal order */
+  int index;              /* Ms started before this one: seeds its chaos */
+  uint64_t chaos;         /* chaos PRNG state; 0: chaos is off (chaos.h) */
 };
 
 #define GR_MAXPROCS 256
@@ -171,6 +176,7 @@ struct gr_runtime {
   gr_m *midle;            /* idle Ms */
   int nmidle;
   int nm;                 /* Ms started (spare ones included) */
+  int mstarted;           /* Ms ever started: the next M's index */
   gr_m *allm;
   atomic_int nmspinning;
   int npwaiters;          /* Ms back from a blocking wait, needing a P */
@@ -188,7 +194,8 @@ struct gr_runtime {
   gr_g *main;             /* the main goroutine (id 1) */
 
   char *path, *cpath;     /* package.path/cpath given to new goroutines */
-  gr_config cfg;          /* memlimit, on_error, on_state */
+  gr_config cfg;          /* memlimit, on_error, on_state, chaos_seed (the
+                          ** one in effect: 0 when chaos is off) */
   atomic_long nhostrefs;  /* channel references held by the host */
   /* A host may drop its channels after gr_close: the runtime record stays
   ** until then.  gr_close and each host channel reference pin it; the last

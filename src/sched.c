@@ -26,6 +26,7 @@
 #include <sched.h>
 #include <lauxlib.h>
 #include "runtime.h"
+#include "chaos.h"
 
 static _Thread_local gr_m *tls_m;   /* the worker running on this thread */
 
@@ -68,6 +69,18 @@ static gr_g *localq_pop(gr_p *p) {
   return g;
 }
 
+/* Chaos: take the i-th G of the local queue (i < qlen). */
+static gr_g *localq_take(gr_p *p, int i) {
+  gr_g **link = &p->qhead, *prev = NULL;
+  while (i-- > 0) { prev = *link; link = &prev->schedlink; }
+  gr_g *g = *link;
+  *link = g->schedlink;
+  if (p->qtail == g) p->qtail = prev;
+  g->schedlink = NULL;
+  p->qlen--;
+  return g;
+}
+
 static int p_haswork(gr_p *p) {
   gr_lock_acquire(&p->lock);
   int has = p->qlen > 0 || p->runnext != NULL;
@@ -104,6 +117,24 @@ static gr_g *globq_get(gr_runtime *rt, gr_p *p) {
   if (!rt->gqhead) rt->gqtail = NULL;
   atomic_fetch_sub(&rt->gqlen, taken);
   g->schedlink = NULL;
+  return g;
+}
+
+/* Chaos, before findrunnable's usual order: sometimes a G from the global
+** queue, sometimes any G of the local queue; NULL: take the usual one. */
+static __attribute__((cold, noinline)) gr_g *chaos_runqget(gr_m *m, gr_p *p) {
+  gr_runtime *rt = m->rt;
+  gr_g *g = NULL;
+  if (gr_chaos_one_in(m, 32) && atomic_load(&rt->gqlen) > 0) {
+    gr_lock_acquire(&rt->sched);
+    g = globq_get(rt, p);
+    gr_lock_release(&rt->sched);
+    if (g) return g;
+  }
+  gr_lock_acquire(&p->lock);
+  if (p->qlen > 0 && gr_chaos_one_in(m, 2))
+    g = localq_take(p, (int)(gr_chaos_rand(m) % (uint32_t)p->qlen));
+  gr_lock_release(&p->lock);
   return g;
 }
 
@@ -146,6 +177,7 @@ void gr_runqput(gr_runtime *rt, gr_g *g, int next) {
   if (m && m->rt == rt && m->p) {
     gr_p *p = m->p;
     gr_g *kicked = NULL;
+    if (GR_UNLIKELY(m->chaos)) next = gr_chaos_rand(m) & 1;
     gr_lock_acquire(&p->lock);
     if (next) {
       kicked = p->runnext;
@@ -166,12 +198,18 @@ void gr_runqput(gr_runtime *rt, gr_g *g, int next) {
   }
 }
 
-/* Take half of victim's queue into p; returns one G to run, or NULL.
-** Never holds two P locks at once (two Ms may steal from each other). */
-static gr_g *runq_steal(gr_p *p, gr_p *victim, int take_runnext) {
+/* Take half of victim's queue into m's P (under chaos, a random share);
+** returns one G to run, or NULL.  Never holds two P locks at once (two Ms
+** may steal from each other). */
+static gr_g *runq_steal(gr_m *m, gr_p *victim, int take_runnext) {
+  gr_p *p = m->p;
   gr_g *g = NULL, *batch = NULL, **tail = &batch;
   gr_lock_acquire(&victim->lock);
   int n = victim->qlen - victim->qlen / 2;
+  if (GR_UNLIKELY(m->chaos)) {
+    if (victim->qlen > 0) n = 1 + (int)(gr_chaos_rand(m) % (uint32_t)victim->qlen);
+    take_runnext |= gr_chaos_one_in(m, 4);
+  }
   if (n > 0) {
     g = localq_pop(victim);
     while (--n > 0) {
@@ -195,14 +233,22 @@ static gr_g *runq_steal(gr_p *p, gr_p *victim, int take_runnext) {
   return g;
 }
 
+static uint32_t gcd(uint32_t a, uint32_t b) {
+  while (b) { uint32_t t = a % b; a = b; b = t; }
+  return a;
+}
+
 static gr_g *steal_work(gr_m *m, int take_runnext) {
   gr_runtime *rt = m->rt;
   int n = atomic_load(&rt->nprocs);
-  uint32_t start = fastrand(m);
+  uint32_t start = fastrand(m), stride = 1;
+  if (GR_UNLIKELY(m->chaos))      /* any stride coprime to n: a random order */
+    for (stride = 1 + gr_chaos_rand(m) % (uint32_t)n; gcd(stride, (uint32_t)n) != 1; )
+      stride = stride % (uint32_t)n + 1;
   for (int i = 0; i < n; i++) {
-    gr_p *victim = rt->allp[(start + (uint32_t)i) % (uint32_t)n];
+    gr_p *victim = rt->allp[(start + (uint32_t)i * stride) % (uint32_t)n];
     if (victim == m->p || victim == NULL) continue;
-    gr_g *g = runq_steal(m->p, victim, take_runnext);
+    gr_g *g = runq_steal(m, victim, take_runnext);
     if (g) return g;
   }
   return NULL;
@@ -272,6 +318,7 @@ top:
     m->p = NULL;
     goto idle;
   }
+  if (GR_UNLIKELY(m->chaos) && (g = chaos_runqget(m, p)) != NULL) return g;
   p->schedtick++;
   if (p->schedtick % GLOBAL_POLL_TICKS == 0 && atomic_load(&rt->gqlen) > 0) {
     gr_lock_acquire(&rt->sched);
@@ -355,6 +402,7 @@ idle:
 static void *m_main(void *arg) {
   gr_m *m = (gr_m *)arg;
   tls_m = m;
+  gr_chaos_m = m->chaos ? m : NULL;
   gr_g *g;
   while ((g = findrunnable(m)) != NULL) {
     found_work(m);
@@ -371,10 +419,14 @@ static void *m_main(void *arg) {
   if (m->p) { pidle_put(m->rt, m->p); m->p = NULL; }
   gr_lock_release(&m->rt->sched);
   tls_m = NULL;
+  gr_chaos_m = NULL;
   return NULL;
 }
 
-/* Start a new M holding p. */
+/* Start a new M holding p.  Its thread is created under rt->sched: an M
+** on rt->allm always has its thread handle, which gr_sched_stop may join
+** at any moment (it did join a handle pthread_create had not yet written,
+** when gr_close followed a wakep closely). */
 static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   /* Not gr_calloc: like the thread it comes with, an M that cannot be had
   ** is fatal (the runtime cannot go on without workers). */
@@ -401,6 +453,8 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   m->allnext = rt->allm;
   rt->allm = m;
   rt->nm++;
+  m->index = rt->mstarted++;
+  gr_chaos_seed_m(m, rt->cfg.chaos_seed, m->index);
   /* The thread starts before the lock is released: once m is on allm,
   ** gr_sched_stop may join m->thread, which must be set by then (it was
   ** still 0 when a runtime closed as a worker started another: TSan's
@@ -723,6 +777,14 @@ void gr_sched_afteryield(gr_m *m, gr_g *g) {
     g->unlockf = NULL;
     gr_set_waiting(g);
     if (unlockf) unlockf(g->unlockarg);
+  } else if (why == GR_YIELD_CHAOS && m->p) {
+    /* To the back of the local queue: the global one, behind busy
+    ** goroutines that each run a time slice, would make every chaos
+    ** yield cost a slice per busy goroutine. */
+    atomic_store_explicit(&g->status, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_lock_acquire(&m->p->lock);
+    localq_push(m->p, g);
+    gr_lock_release(&m->p->lock);
   } else {  /* GOSCHED, PREEMPT: to the back of the global queue, as Go */
     gr_runtime *rt = m->rt;
     atomic_store_explicit(&g->status, GR_G_RUNNABLE, memory_order_relaxed);

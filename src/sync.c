@@ -12,6 +12,9 @@
 **   waits (wwait non-empty) no new reader gets in; when the last reader
 **   leaves, the first waiting writer gets the lock; when a writer leaves,
 **   every waiting reader gets in first, then writers.  Neither side starves.
+** - "First waiter" is the head of the queue, except under chaos scheduling
+**   (chaos.h), where it is any waiter: Go promises no order.  Handing over
+**   is unchanged.
 ** - WaitGroup: counter >= 0; waiters is empty while counter == 0.
 ** - Once: state goes NEW -> RUNNING -> DONE, never back; waiters wait only
 **   while RUNNING.
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <lauxlib.h>
 #include "runtime.h"
+#include "chaos.h"
 #include "obj.h"
 
 /* A new object, its handle pushed (and owning nothing until the caller,
@@ -88,7 +92,7 @@ static int mutex_release(gr_mutex *mu) {
     gr_lock_release(&mu->lock);
     return 0;
   }
-  gr_waiter *w = gr_waitq_pop(&mu->waiters);
+  gr_waiter *w = gr_waitq_pick(&mu->waiters);
   if (w == NULL) mu->locked = 0;     /* else: ownership passes to w */
   gr_lock_release(&mu->lock);
   if (w) gr_ready(w->g);
@@ -96,17 +100,20 @@ static int mutex_release(gr_mutex *mu) {
 }
 
 static int mutex_lock(lua_State *L) {
+  GR_CHAOS_YIELD(L, mutex_lock);
   gr_mutex *mu = (gr_mutex *)gr_obj_check(L, 1, &mutex_type);
   return mutex_acquire(L, mu, done_k, 0);
 }
 
 static int mutex_unlock(lua_State *L) {
+  GR_CHAOS_YIELD(L, mutex_unlock);
   gr_mutex *mu = (gr_mutex *)gr_obj_check(L, 1, &mutex_type);
   if (!mutex_release(mu)) return luaL_error(L, "sync: unlock of unlocked mutex");
   return 0;
 }
 
 static int mutex_trylock(lua_State *L) {
+  GR_CHAOS_YIELD(L, mutex_trylock);
   gr_mutex *mu = (gr_mutex *)gr_obj_check(L, 1, &mutex_type);
   gr_lock_acquire(&mu->lock);
   int got = !mu->locked;
@@ -155,6 +162,7 @@ static gr_rwmutex *checkrw(lua_State *L) {
 }
 
 static int rw_rlock(lua_State *L) {
+  GR_CHAOS_YIELD(L, rw_rlock);
   gr_rwmutex *rw = checkrw(L);
   gr_lock_acquire(&rw->lock);
   if (!rw->writer && rw->wwait.head == NULL) {
@@ -166,6 +174,7 @@ static int rw_rlock(lua_State *L) {
 }
 
 static int rw_runlock(lua_State *L) {
+  GR_CHAOS_YIELD(L, rw_runlock);
   gr_rwmutex *rw = checkrw(L);
   gr_waiter *w = NULL;
   gr_lock_acquire(&rw->lock);
@@ -173,7 +182,7 @@ static int rw_runlock(lua_State *L) {
     gr_lock_release(&rw->lock);
     return luaL_error(L, "sync: RUnlock of unlocked RWMutex");
   }
-  if (--rw->readers == 0 && (w = gr_waitq_pop(&rw->wwait)) != NULL)
+  if (--rw->readers == 0 && (w = gr_waitq_pick(&rw->wwait)) != NULL)
     rw->writer = 1;                      /* the lock passes to w */
   gr_lock_release(&rw->lock);
   if (w) gr_ready(w->g);
@@ -181,6 +190,7 @@ static int rw_runlock(lua_State *L) {
 }
 
 static int rw_lock(lua_State *L) {
+  GR_CHAOS_YIELD(L, rw_lock);
   gr_rwmutex *rw = checkrw(L);
   gr_lock_acquire(&rw->lock);
   if (!rw->writer && rw->readers == 0) {
@@ -192,6 +202,7 @@ static int rw_lock(lua_State *L) {
 }
 
 static int rw_unlock(lua_State *L) {
+  GR_CHAOS_YIELD(L, rw_unlock);
   gr_rwmutex *rw = checkrw(L);
   gr_waitq woken = {NULL, NULL};
   gr_waiter *w;
@@ -202,11 +213,11 @@ static int rw_unlock(lua_State *L) {
   }
   rw->writer = 0;
   if (rw->rwait.head) {                  /* waiting readers go first */
-    while ((w = gr_waitq_pop(&rw->rwait)) != NULL) {
+    while ((w = gr_waitq_pick(&rw->rwait)) != NULL) {
       rw->readers++;
       gr_waitq_push(&woken, w);
     }
-  } else if ((w = gr_waitq_pop(&rw->wwait)) != NULL) {
+  } else if ((w = gr_waitq_pick(&rw->wwait)) != NULL) {
     rw->writer = 1;
     gr_waitq_push(&woken, w);
   }
@@ -216,6 +227,7 @@ static int rw_unlock(lua_State *L) {
 }
 
 static int rw_trylock(lua_State *L) {
+  GR_CHAOS_YIELD(L, rw_trylock);
   gr_rwmutex *rw = checkrw(L);
   gr_lock_acquire(&rw->lock);
   int got = !rw->writer && rw->readers == 0;
@@ -226,6 +238,7 @@ static int rw_trylock(lua_State *L) {
 }
 
 static int rw_tryrlock(lua_State *L) {
+  GR_CHAOS_YIELD(L, rw_tryrlock);
   gr_rwmutex *rw = checkrw(L);
   gr_lock_acquire(&rw->lock);
   int got = !rw->writer && rw->wwait.head == NULL;
@@ -299,14 +312,17 @@ static int wg_add_delta(lua_State *L, lua_Integer delta) {
 }
 
 static int wg_add(lua_State *L) {
+  GR_CHAOS_YIELD(L, wg_add);
   return wg_add_delta(L, luaL_optinteger(L, 2, 1));
 }
 
 static int wg_done(lua_State *L) {
+  GR_CHAOS_YIELD(L, wg_done);
   return wg_add_delta(L, -1);
 }
 
 static int wg_wait(lua_State *L) {
+  GR_CHAOS_YIELD(L, wg_wait);
   gr_waitgroup *wg = (gr_waitgroup *)gr_obj_check(L, 1, &waitgroup_type);
   gr_lock_acquire(&wg->lock);
   if (wg->counter == 0) {
@@ -370,6 +386,7 @@ static int once_finish(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int once_call(lua_State *L) {
+  GR_CHAOS_YIELD(L, once_call);
   gr_once *once = (gr_once *)gr_obj_check(L, 1, &once_type);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   gr_lock_acquire(&once->lock);
@@ -424,6 +441,7 @@ static int cond_relock_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int cond_wait(lua_State *L) {
+  GR_CHAOS_YIELD(L, cond_wait);
   gr_condvar *cv = (gr_condvar *)gr_obj_check(L, 1, &cond_type);
   gr_g *g = gr_getg(L);
   gr_lock_acquire(&cv->lock);
@@ -443,7 +461,7 @@ static int cond_wake(lua_State *L, int all) {
   gr_waitq woken = {NULL, NULL};
   gr_waiter *w;
   gr_lock_acquire(&cv->lock);
-  while ((w = gr_waitq_pop(&cv->waiters)) != NULL) {
+  while ((w = gr_waitq_pick(&cv->waiters)) != NULL) {
     gr_waitq_push(&woken, w);
     if (!all) break;
   }
@@ -489,17 +507,20 @@ static gr_atomic *checkatomic(lua_State *L) {
 }
 
 static int atomic_load_m(lua_State *L) {
+  GR_CHAOS_YIELD(L, atomic_load_m);
   lua_pushinteger(L, (lua_Integer)atomic_load(&checkatomic(L)->value));
   return 1;
 }
 
 static int atomic_store_m(lua_State *L) {
+  GR_CHAOS_YIELD(L, atomic_store_m);
   gr_atomic *a = checkatomic(L);
   atomic_store(&a->value, (long long)luaL_checkinteger(L, 2));
   return 0;
 }
 
 static int atomic_add_m(lua_State *L) {
+  GR_CHAOS_YIELD(L, atomic_add_m);
   gr_atomic *a = checkatomic(L);
   long long d = (long long)luaL_checkinteger(L, 2);
   /* wraps around like Go's atomic.AddInt64 */
@@ -509,6 +530,7 @@ static int atomic_add_m(lua_State *L) {
 }
 
 static int atomic_cas_m(lua_State *L) {
+  GR_CHAOS_YIELD(L, atomic_cas_m);
   gr_atomic *a = checkatomic(L);
   long long expected = (long long)luaL_checkinteger(L, 2);
   long long desired = (long long)luaL_checkinteger(L, 3);

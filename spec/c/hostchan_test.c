@@ -378,6 +378,52 @@ static void close_releases_blocked_host_threads(void) {
   gr_chan_unref(s);
 }
 
+/* Host threads whose short timed waits keep expiring while the channel
+** is closed.  A waiter that close has taken must end with GR_CLOSED: once
+** one timed out, took itself off close's list (no lock shared) and freed
+** itself before close readied it (TSan saw the race, under chaos). */
+typedef struct timed {
+  pthread_t t;
+  gr_chan *c;
+  int send;
+  atomic_int *started;
+  int closed, other;       /* results: GR_CLOSED seen; anything but a timeout */
+} timed;
+
+static void *wait_until_closed(void *arg) {
+  timed *w = (timed *)arg;
+  atomic_fetch_add(w->started, 1);
+  for (;;) {
+    gr_value v = ct_int(1);
+    int r = w->send ? gr_chan_send(w->c, &v, 0.0001) : gr_chan_recv(w->c, &v, 0.0001);
+    if (r == GR_CLOSED) { w->closed = 1; return NULL; }
+    if (r != GR_TIMEOUT) { w->other++; if (r == GR_OK && !w->send) gr_value_free(&v); }
+  }
+}
+
+static void close_races_timed_waiters(void) {
+  enum { ROUNDS = 200, NW = 4 };
+  for (int round = 0; round < ROUNDS; round++) {
+    gr_chan *r = gr_chan_make(rt, 0), *s = gr_chan_make(rt, 0);
+    atomic_int started = 0;
+    timed w[NW];
+    for (int i = 0; i < NW; i++) {
+      w[i] = (timed){ .c = i % 2 ? s : r, .send = i % 2, .started = &started };
+      pthread_create(&w[i].t, NULL, wait_until_closed, &w[i]);
+    }
+    while (atomic_load(&started) < NW) sched_yield();
+    CHECK(gr_chan_close(r) == GR_OK);
+    CHECK(gr_chan_close(s) == GR_OK);
+    for (int i = 0; i < NW; i++) {
+      pthread_join(w[i].t, NULL);
+      CHECKF(w[i].closed && w[i].other == 0, "round %d, thread %d: closed %d, other results %d",
+             round, i, w[i].closed, w[i].other);
+    }
+    gr_chan_unref(r);
+    gr_chan_unref(s);
+  }
+}
+
 /* Closed from C while Lua waits on it, and from Lua while C waits. */
 static void close_crosses_to_and_from_lua(void) {
   gr_chan *c = gr_chan_make(rt, 0), *out = gr_chan_make(rt, 1);
@@ -573,6 +619,7 @@ int main(void) {
   RUN(threads_through_lua_timed);
   RUN(close_semantics);
   RUN(close_releases_blocked_host_threads);
+  RUN(close_races_timed_waiters);
   RUN(close_crosses_to_and_from_lua);
   RUN(sendlua_recvlua_tables);
   RUN(sendlua_to_a_goroutine);

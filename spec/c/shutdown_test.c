@@ -76,10 +76,15 @@ static void close_with_one_worker(void) { close_with_everything_blocked(1); }
 static void close_with_two_workers(void) { close_with_everything_blocked(2); }
 static void close_with_four_workers(void) { close_with_everything_blocked(4); }
 
-/* gr_close at once after gr_go: the goroutine may never have run. */
+/* gr_close at once after gr_go: the goroutine may never have run, and
+** workers may still be starting (on 1 to 4 of them: gr_close once joined a
+** worker whose thread handle pthread_create had not written yet). */
 static void close_before_anything_ran(void) {
-  for (int i = 0; i < 10; i++) {
-    gr_runtime *rt = gr_open(NULL);
+  for (int i = 0; i < 12; i++) {
+    gr_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.procs = 1 + i % 4;
+    gr_runtime *rt = gr_open(&cfg);
     gr_value args[2] = { ct_str("an argument"), ct_int(i) };
     for (int j = 0; j < 10; j++) ct_go(rt, "local s, i = ...\nlocal t = {s, i}\ngoroutine.sleep(3600)", args, 2);
     gr_close(rt);
