@@ -74,6 +74,17 @@ static int field_copy(lua_State *L, const char *lib, const char *field, char **c
 
 /* Stop everything, free everything.  Runs from the anchor's __gc while the
 ** host closes the main state. */
+/* What runtime_new made besides threads and Gs: the state pool, the
+** locks, the package paths. */
+static void runtime_free_parts(gr_runtime *rt) {
+  gr_pool_free(rt);
+  gr_lock_destroy(&rt->sched);
+  gr_lock_destroy(&rt->allglock);
+  gr_free(rt->path);
+  gr_free(rt->cpath);
+  rt->path = rt->cpath = NULL;
+}
+
 static void runtime_close(gr_runtime *rt) {
   gr_sched_stop(rt);          /* no worker runs Lua code after this */
   gr_sysmon_stop(rt);
@@ -93,12 +104,7 @@ static void runtime_close(gr_runtime *rt) {
     rt->allg = g->allnext;
     gr_g_free(g);
   }
-  gr_pool_free(rt);
-  gr_lock_destroy(&rt->sched);
-  gr_lock_destroy(&rt->allglock);
-  gr_free(rt->path);
-  gr_free(rt->cpath);
-  rt->path = rt->cpath = NULL;
+  runtime_free_parts(rt);
   atomic_store(&rt->closed, 1);
   gr_runtime_unpin(rt);
 }
@@ -161,11 +167,7 @@ nomem:
     gr_lock_release(&rt->allglock);
     gr_g_free(main);
   }
-  gr_pool_free(rt);
-  gr_lock_destroy(&rt->sched);
-  gr_lock_destroy(&rt->allglock);
-  gr_free(rt->path);
-  gr_free(rt->cpath);
+  runtime_free_parts(rt);
   gr_free(rt);
   return NULL;
 }
