@@ -7,6 +7,7 @@
 -- gives the other goroutine every chance to run (goroutine.yield in a loop):
 -- a correct runtime passes regardless of scheduling.
 local goroutine = require "goroutine"
+local support = require "support"
 
 -- busted runs this file with its own _ENV (a proxy, not the global table).
 -- A function passed to goroutine.go copies its upvalues, _ENV included, and
@@ -15,12 +16,9 @@ local goroutine = require "goroutine"
 local describe, it, assert = describe, it, assert
 local _ENV = _G
 
-local function has(s, sub) return type(s) == "string" and s:find(sub, 1, true) ~= nil end
+local has = support.has
 
--- Let every other runnable goroutine have a turn, many times over.
-local function let_others_run()
-  for _ = 1, 200 do goroutine.yield() end
-end
+local let_others_run = support.let_others_run
 
 -- Send v to a goroutine and back: the value as it arrives after two copies.
 local function roundtrip(v)

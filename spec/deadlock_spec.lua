@@ -21,7 +21,7 @@ local _ENV = _G
 
 local HEADLINE = "fatal error: all goroutines are asleep - deadlock!\n\n"
 
-local function has(s, sub) return type(s) == "string" and s:find(sub, 1, true) ~= nil end
+local has = support.has
 local function starts(s, prefix) return s:sub(1, #prefix) == prefix end
 
 -- goroutine-lua on a script, killed after 'seconds' (default 60).

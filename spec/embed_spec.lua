@@ -10,13 +10,7 @@ local support = require "support"
 local build_dir = support.bin:match("^(.*)/[^/]*$") or "."
 local example = build_dir .. "/embed-example"
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = support.read_file
 
 describe("the embedding example", function()
   it("runs its worker pool from C and prints exactly host.expected", function()

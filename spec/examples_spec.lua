@@ -21,13 +21,7 @@ local REQUIRED = {
   "select_timeout", "worker_pool",
 }
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = support.read_file
 
 -- { {name=, script=, expected=}, ... } in name order.
 local function find_examples()

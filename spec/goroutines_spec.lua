@@ -26,7 +26,7 @@ end
 
 local module_script = support.module_script
 
-local function has(s, sub) return s:find(sub, 1, true) ~= nil end
+local has = support.has
 
 -- Wait (yielding) until count() == n; gives up after 10 s and returns the
 -- last count seen. A bound against hanging, not a timing assertion.

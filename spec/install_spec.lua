@@ -12,13 +12,7 @@ local support = require "support"
 local build_dir = support.bin:match("^(.*)/[^/]*$") or "."
 local q = support.quote
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = support.read_file
 
 local function sh(cmd) return support.sh(cmd) end
 

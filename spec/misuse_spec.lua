@@ -22,7 +22,7 @@ local describe, it, assert = describe, it, assert
 local support = require "support"
 local _ENV = _G
 
-local function has(s, sub) return type(s) == "string" and s:find(sub, 1, true) ~= nil end
+local has = support.has
 
 -- The runtime still works: a value goes to a new goroutine and back, a
 -- mutex locks and unlocks, a wait group counts to zero.

@@ -15,7 +15,7 @@ local describe, it, assert = describe, it, assert
 local support = require "support"
 local _ENV = _G
 
-local function has(s, sub) return type(s) == "string" and s:find(sub, 1, true) ~= nil end
+local has = support.has
 
 -- goroutine-lua on a script (opts: flags=, env=), killed after 60 s.
 local function script(code, opts)

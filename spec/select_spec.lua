@@ -19,12 +19,9 @@ local describe, it, assert = describe, it, assert
 local support = require "support"
 local _ENV = _G
 
-local function has(s, sub) return type(s) == "string" and s:find(sub, 1, true) ~= nil end
+local has = support.has
 
--- Let every other runnable goroutine have a turn, many times over.
-local function let_others_run()
-  for _ = 1, 200 do goroutine.yield() end
-end
+local let_others_run = support.let_others_run
 
 -- Everything a call returns, packed (to check trailing nils and counts).
 local function pack(...) return { n = select("#", ...), ... } end

@@ -3,6 +3,7 @@
 -- Specs that need a whole program (exit statuses, stderr, the REPL) run
 -- goroutine-lua as a subprocess through these helpers.
 local support = {}
+local goroutine = require "goroutine"
 
 -- The goroutine-lua binary under test (spec/run.sh sets GOROUTINE_LUA).
 support.bin = os.getenv("GOROUTINE_LUA") or "build/goroutine-lua"
@@ -12,6 +13,25 @@ local function slurp(path)
   local s = f:read("a")
   f:close()
   return s
+end
+
+-- The contents of the file at path, or nil if it cannot be read.
+function support.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Whether s is a string that contains sub, plainly.
+function support.has(s, sub)
+  return type(s) == "string" and s:find(sub, 1, true) ~= nil
+end
+
+-- Let every other runnable goroutine have a turn, many times over.
+function support.let_others_run()
+  for _ = 1, 200 do goroutine.yield() end
 end
 
 local function shell_quote(s)

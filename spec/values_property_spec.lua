@@ -19,7 +19,7 @@ local _ENV = _G
 -- The big cases need memory and time the sanitizers do not have.
 local heavy_it = os.getenv("SANITIZER") and pending or it
 
-local function has(s, sub) return type(s) == "string" and s:find(sub, 1, true) ~= nil end
+local has = support.has
 
 -- Send v to a goroutine and back: the value as it arrives after two copies.
 local function roundtrip(v)

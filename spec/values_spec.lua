@@ -15,11 +15,9 @@ local describe, it, assert = describe, it, assert
 local support = require "support"
 local _ENV = _G
 
-local function has(s, sub) return type(s) == "string" and s:find(sub, 1, true) ~= nil end
+local has = support.has
 
-local function let_others_run()
-  for _ = 1, 200 do goroutine.yield() end
-end
+local let_others_run = support.let_others_run
 
 -- Run f(out, ...) in a goroutine; returns what it sends on out.
 local function in_goroutine(f, ...)
