@@ -163,23 +163,35 @@ static int push_handles(lua_State *L) {
   return lua_gettop(L);
 }
 
-void gr_obj_pushnew(lua_State *L, const gr_objtype *type) {
-  int handles = push_handles(L);
+/* A handle of 'type' with no object yet, on top; handles is the index of
+** the handles table. */
+static void push_empty(lua_State *L, int handles, const gr_objtype *type) {
   gr_handle *h = (gr_handle *)lua_newuserdatauv(L, sizeof *h, 0);
   h->obj = NULL;                      /* its __gc does nothing yet */
   push_metatable(L, handles, type);
   lua_setmetatable(L, -2);
+}
+
+/* Give o to the handle on top, and note it as o's handle in this state. */
+static void adopt(lua_State *L, int handles, gr_obj *o) {
+  gr_handle *h = (gr_handle *)lua_touserdata(L, -1);
+  gr_obj_retain(o);
+  h->obj = o;
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, handles, o);
+}
+
+void gr_obj_pushnew(lua_State *L, const gr_objtype *type) {
+  int handles = push_handles(L);
+  push_empty(L, handles, type);
   lua_remove(L, handles);
 }
 
 void gr_obj_adopt(lua_State *L, gr_obj *o) {
-  gr_handle *h = (gr_handle *)lua_touserdata(L, -1);
-  gr_obj_retain(o);
-  h->obj = o;
   int handles = push_handles(L);
   lua_pushvalue(L, -2);
-  lua_rawsetp(L, handles, o);
-  lua_pop(L, 1);
+  adopt(L, handles, o);
+  lua_settop(L, handles - 1);
 }
 
 void gr_obj_push(lua_State *L, gr_obj *o) {
@@ -188,7 +200,8 @@ void gr_obj_push(lua_State *L, gr_obj *o) {
     lua_remove(L, handles);
     return;
   }
-  lua_pop(L, 2);
-  gr_obj_pushnew(L, o->type);
-  gr_obj_adopt(L, o);
+  lua_pop(L, 1);
+  push_empty(L, handles, o->type);
+  adopt(L, handles, o);
+  lua_remove(L, handles);
 }
