@@ -240,6 +240,48 @@ describe("select's choice among ready cases", function()
     end
     assert.is_true(count[1] >= 700 and count[1] <= 1300, "case 1 chosen " .. count[1] .. " times")
   end)
+
+  -- Go's TestPseudoRandomSend.  The waker takes the first waiter of its
+  -- channel's queue, so a blocked select whose cases share one channel
+  -- fires the case it queued first: which one must be random too.  Each
+  -- time, the other goroutine yields before acting, so the select has
+  -- blocked (always, on one worker).  A fair coin gives 10 or fewer of 100
+  -- with probability below 2e-17.
+  it("is random when a blocked select's send cases share one channel (TestPseudoRandomSend)", function()
+    local c, done = goroutine.chan(), goroutine.chan()
+    goroutine.go(function(c, done)
+      local got = { [0] = 0, [1] = 0 }
+      for _ = 1, 100 do
+        for _ = 1, 5 do goroutine.yield() end
+        local v = c:recv()
+        got[v] = got[v] + 1
+      end
+      done:send(got)
+    end, c, done)
+    for _ = 1, 100 do
+      goroutine.select { { send = c, value = 1 }, { send = c, value = 0 } }
+    end
+    local got = done:recv()
+    assert.is_true(got[0] > 10 and got[1] > 10, "ones " .. got[1] .. ", zeros " .. got[0])
+  end)
+
+  it("is random when a blocked select's receive cases share one channel", function()
+    local c, done = goroutine.chan(), goroutine.chan()
+    goroutine.go(function(c, done)
+      local got = { 0, 0 }
+      for _ = 1, 100 do
+        local i = goroutine.select { { recv = c }, { recv = c } }
+        got[i] = got[i] + 1
+      end
+      done:send(got)
+    end, c, done)
+    for k = 1, 100 do
+      for _ = 1, 5 do goroutine.yield() end
+      c:send(k)
+    end
+    local got = done:recv()
+    assert.is_true(got[1] > 10 and got[2] > 10, "case 1 " .. got[1] .. ", case 2 " .. got[2])
+  end)
 end)
 
 describe("a select send value", function()

@@ -764,7 +764,11 @@ static int l_select(lua_State *L) {
   gr_g *g = gr_getg(L);
   if (sel->nlocks == 0)       /* no channel at all: block forever, as Go */
     return gr_park(L, "select (no cases)", NULL, NULL, sel_never_k, 0);
-  for (int i = 0; i < n; i++) {
+  /* Queue the waiters in the poll order too: a waker takes the first
+  ** waiter of its queue, so where several cases share one channel, the
+  ** one queued first would otherwise win every time. */
+  for (int k = 0; k < n; k++) {
+    int i = order[k];
     sel_case *cs = &sel->cases[i];
     if (cs->dir == CASE_NONE) continue;
     cs->w.g = g;

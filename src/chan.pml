@@ -12,8 +12,8 @@
 **   run by the worker after the yield).  A waker fills in the waiter under
 **   the lock and calls gr_ready after unlocking.
 ** - select: picks a random poll order, locks its channels in address
-**   order, polls the cases, else queues one waiter per case (all sharing
-**   sel->done) and parks.  A waker takes a select waiter only by winning
+**   order, polls the cases, else queues one waiter per case, in the poll
+**   order (all sharing sel->done) and parks.  A waker takes a select waiter only by winning
 **   the CAS on sel->done; dequeue drops the waiters of selects already won
 **   and goes on.  The woken owner takes its other waiter out of its queue,
 **   under that channel's lock.
@@ -42,7 +42,11 @@
 ** - Not modelled: host threads and their timeouts, trysend/tryrecv (the
 **   same locked code without parking), range (a recv), gr_chan_offer,
 **   select's default and nil cases, two cases on one channel, the runtime
-**   stopping (gr_park's "runtime stopped" paths).
+**   stopping (gr_park's "runtime stopped" paths).  The queueing order is
+**   modelled, but all of a select's waiters are queued in one step under
+**   all its locks, so no property here depends on it: it decides only
+**   which of two waiters on one channel a waker meets first, a fairness
+**   question (Go's TestPseudoRandomSend) that select_spec.lua checks.
 ** - One scenario, every interleaving of it: six goroutines on channels A
 **   and B, both unbuffered (CAP 0) or both with one slot (CAP 1):
 **     g0: A <- 1            g1: B <- 2          g4: <-A
@@ -446,17 +450,21 @@ proctype selector(byte g; byte dir0; byte ch0; byte val0; byte dir1; byte ch1; b
        FINISH; v = 0; k = 0; lo = 0; hi = 0
     :: else ->                          /* a waiter per case, then park */
        seldone[g] = 0;
+       /* queued in the poll order, as chan.c does: the case polled first
+       ** (1 - k, since k moved on to the second) is queued first */
        i = 0;
+       k = 1 - k;
        do
        :: i < 2 ->
-          w = g * 2 + i;
-          wsel[w] = 1; wok[w] = 0; wch[w] = ch[i];
-          if :: dir[i] == SEND -> wmsg[w] = val[i] :: else -> wmsg[w] = 0 fi;
-          qpush(QI(ch[i], dir[i]), w);
+          w = g * 2 + k;
+          wsel[w] = 1; wok[w] = 0; wch[w] = ch[k];
+          if :: dir[k] == SEND -> wmsg[w] = val[k] :: else -> wmsg[w] = 0 fi;
+          qpush(QI(ch[k], dir[k]), w);
+          k = 1 - k;
           i++
        :: else -> break
        od;
-       i = 0;
+       i = 0; k = 0;
        ncases[g] = 2;
        PARK1(g);
        unlock(hi); unlock(lo);      /* sel_unlock */
