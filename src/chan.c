@@ -236,7 +236,7 @@ static int chan_send(lua_State *L) {
   gr_waitq_push(&c->sendq, &g->w);
   /* The lock is released only once the G has stopped (ready_parked); a
   ** waker needs it to find the waiter, so none can ready the G before. */
-  return gr_park(L, "chan send", gr_unlock_lock, &c->lock, send_k, (lua_KContext)g);
+  return gr_park(L, "chan send", gr_unlock_lock, gr_cancel_waiter, &c->lock, send_k, (lua_KContext)g);
 }
 
 static int chan_trysend(lua_State *L) {
@@ -278,7 +278,7 @@ static int chan_recv(lua_State *L) {
   g->w.ok = 0;
   gr_waitq_push(&c->recvq, &g->w);
   /* ready_parked, as in chan_send */
-  return gr_park(L, "chan receive", gr_unlock_lock, &c->lock, recv_k, (lua_KContext)g);
+  return gr_park(L, "chan receive", gr_unlock_lock, gr_cancel_waiter, &c->lock, recv_k, (lua_KContext)g);
 }
 
 static int chan_tryrecv(lua_State *L) {
@@ -320,7 +320,7 @@ static int range_next(lua_State *L) {
   g->w.msg = (gr_msg)GR_MSG_EMPTY;
   g->w.ok = 0;
   gr_waitq_push(&c->recvq, &g->w);
-  return gr_park(L, "chan receive", gr_unlock_lock, &c->lock, range_k, (lua_KContext)g);
+  return gr_park(L, "chan receive", gr_unlock_lock, gr_cancel_waiter, &c->lock, range_k, (lua_KContext)g);
 }
 
 static int chan_range(lua_State *L) {
@@ -559,6 +559,24 @@ void gr_select_cancel(gr_select *sel, int locked) {
   for (int i = 0; i < sel->ncases; i++) gr_msg_free(&sel->cases[i].w.msg);
 }
 
+/* gr_park's cancel for a blocked select: claim it as a waker would (the
+** CAS on sel->done, one_delivery) and take out every waiter.  The values
+** not sent stay in the select's userdata, which frees them. */
+static int sel_cancel_park(gr_g *g, void *arg) {
+  (void)g;
+  gr_select *sel = (gr_select *)arg;
+  int expected = 0;
+  sel_lock(sel);
+  int won = atomic_compare_exchange_strong(&sel->done, &expected, 1);
+  if (won)
+    for (int i = 0; i < sel->ncases; i++) {
+      sel_case *cs = &sel->cases[i];
+      if (cs->c && cs->w.q) gr_waitq_remove(cs->w.q, &cs->w);
+    }
+  sel_unlock(sel);
+  return won;
+}
+
 /* The select's userdata: values not sent are freed with it. */
 static int sel_gc(lua_State *L) {
   gr_select *sel = (gr_select *)lua_touserdata(L, 1);
@@ -763,7 +781,8 @@ static int l_select(lua_State *L) {
   }
   gr_g *g = gr_getg(L);
   if (sel->nlocks == 0)       /* no channel at all: block forever, as Go */
-    return gr_park(L, "select (no cases)", NULL, NULL, sel_never_k, 0);
+    return gr_park(L, "select (no cases)", NULL, gr_cancel_nothing, NULL,
+                   sel_never_k, 0);
   /* Queue the waiters in the poll order too: a waker takes the first
   ** waiter of its queue, so where several cases share one channel, the
   ** one queued first would otherwise win every time. */
@@ -781,7 +800,8 @@ static int l_select(lua_State *L) {
   /* Every channel stays locked until the G has stopped (ready_parked), and
   ** since nothing was ready under those locks, no waker can have missed
   ** the waiters just queued (no_lost_wakeup). */
-  return gr_park(L, "select", sel_unlock, sel, sel_wake_k, (lua_KContext)sel);
+  return gr_park(L, "select", sel_unlock, sel_cancel_park, sel, sel_wake_k,
+                 (lua_KContext)sel);
 }
 
 static const luaL_Reg chan_methods[] = {

@@ -63,7 +63,32 @@ static inline gr_waiter *gr_waitq_pop(gr_waitq *q) {
   return w;
 }
 
+/* Take every waiter off q (under its object's lock): returns them chained
+** through next, each in no queue (q NULL), for the caller to ready after
+** unlocking.  A waiter is queued exactly while its q names the queue. */
+static inline gr_waiter *gr_waitq_takeall(gr_waitq *q) {
+  gr_waiter *all = q->head;
+  for (gr_waiter *w = all; w; w = w->next) w->q = NULL;
+  q->head = q->tail = NULL;
+  return all;
+}
+
+/* Ready every waiter of a list gr_waitq_takeall returned. */
+static inline void gr_waitq_readyall(gr_waiter *all);
+
 /* ---------------------------------------------------------- goroutines */
+
+/*
+** A park's cancel: under the lock of the object g waits on, take g's
+** waiter(s) out if no waker has claimed them yet.  Returns 1 if it did
+** (the operation did not happen and nobody will ready g), 0 if a waker got
+** there first (the operation happened; the waker readies g).  arg is the
+** park's unlockf argument.
+*/
+typedef int (*gr_cancelf)(gr_g *g, void *arg);
+
+/* A G's abort state: an abort in progress defers gr_ready (gr_park_abort). */
+enum gr_abortstate { GR_ABORT_IDLE, GR_ABORT_BUSY, GR_ABORT_WOKEN };
 
 enum gr_gstatus {
   GR_G_RUNNABLE,   /* in a run queue */
@@ -109,6 +134,15 @@ struct gr_g {
   ** (no one may ready the G while its coroutine is still running). */
   void (*unlockf)(void *);
   void *unlockarg;
+  /* Calling the park off from outside (gr_park_abort): its cancel
+  ** function (with unlockarg), the queue g->w was in when it parked, and
+  ** for the main G its continuation, which main_park_k wraps. */
+  gr_cancelf cancelf;
+  gr_waitq *parkq;
+  lua_KFunction parkk;
+  lua_KContext parkctx;
+  atomic_int abort;       /* enum gr_abortstate */
+  const char *abortmsg;   /* set by a successful abort: raised where it parked */
 
   /* Thread parking, for a G that cannot yield (a foreign G, or one
   ** blocking inside a C call boundary or a user coroutine). */
@@ -190,6 +224,7 @@ struct gr_runtime {
   atomic_ulong nreadies;  /* gr_ready calls: progress, for deadlock checks */
   atomic_int frozen;      /* a dump is in progress: start no G */
   atomic_int interrupt;   /* Ctrl-C: raise "interrupted!" in the main G */
+  atomic_int interactive; /* the REPL: a deadlock fails the main G's line */
   atomic_long nextid;
   gr_g *main;             /* the main goroutine (id 1) */
 
@@ -226,7 +261,23 @@ void gr_runtime_unpin(gr_runtime *rt);
 ** continuation k produces the C function's results when the G resumes.
 */
 int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
-            void *arg, lua_KFunction k, lua_KContext ctx);
+            gr_cancelf cancelf, void *arg, lua_KFunction k, lua_KContext ctx);
+
+/* Cancels for gr_park: g->w queued on the queue it parked on, under the
+** lock arg (wait queues of channels and sync objects); a park with nothing
+** queued (always cancelled). */
+int gr_cancel_waiter(gr_g *g, void *lock);
+int gr_cancel_nothing(gr_g *g, void *arg);
+
+/*
+** Call off the park of g, a G parked in gr_park, from another thread (the
+** REPL's Ctrl-C, a deadlock in the REPL): if its cancel wins, g is readied
+** to raise msg (a static string) where it parked, as if its operation had
+** raised, and nothing of the operation happened; returns 1.  Returns 0 if g
+** is not parked or its waker won (the operation completes as usual).
+** Only the main G is ever aborted (its parks keep their continuation).
+*/
+int gr_park_abort(gr_g *g, const char *msg);
 
 void gr_set_waiting(gr_g *g);
 /* A G that will not be woken leaves every wait queue (sched.c); select's
@@ -236,6 +287,15 @@ void gr_select_cancel(gr_select *sel, int locked);
 
 /* Make a parked G runnable (or wake its thread).  Any thread, no lock. */
 void gr_ready(gr_g *g);
+
+static inline void gr_waitq_readyall(gr_waiter *all) {
+  gr_waiter *w;
+  while ((w = all) != NULL) {
+    all = w->next;
+    w->next = w->prev = NULL;
+    gr_ready(w->g);
+  }
+}
 
 /* goroutine.yield(): let others run. */
 int gr_gosched(lua_State *L);

@@ -685,8 +685,20 @@ static int park_thread(gr_g *g) {
   return readied;
 }
 
+/* The main G's parks resume here: an abort (gr_park_abort) raises its
+** message where the G parked, else the park's own continuation runs. */
+static int main_park_k(lua_State *L, int status, lua_KContext ctx) {
+  gr_g *g = (gr_g *)ctx;
+  const char *abort = g->abortmsg;
+  if (abort != NULL) {
+    g->abortmsg = NULL;
+    return luaL_error(L, "%s", abort);
+  }
+  return g->parkk(L, status, g->parkctx);
+}
+
 int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
-            void *arg, lua_KFunction k, lua_KContext ctx) {
+            gr_cancelf cancelf, void *arg, lua_KFunction k, lua_KContext ctx) {
   gr_g *g = gr_getg(L);
   if (atomic_load(&g->rt->stopping)) {
     /* The runtime is shutting down: nobody would ever wake us. */
@@ -695,11 +707,19 @@ int gr_park(lua_State *L, const char *reason, void (*unlockf)(void *),
     return luaL_error(L, "goroutine: runtime stopped");
   }
   g->waitreason = reason;
+  g->cancelf = cancelf;
+  g->unlockarg = arg;
+  g->parkq = g->w.q;
+  if (g == g->rt->main) {        /* abortable: keep the continuation */
+    g->parkk = k;
+    g->parkctx = ctx;
+    k = main_park_k;
+    ctx = (lua_KContext)g;
+  }
   if (L == g->co && lua_isyieldable(L)) {
     g->parkL = L;
     g->yieldwhy = GR_YIELD_PARK;
     g->unlockf = unlockf;
-    g->unlockarg = arg;
     return lua_yieldk(L, 0, ctx, k);
   }
   /* Cannot yield here: block this thread instead. */
@@ -742,11 +762,8 @@ void gr_set_waiting(gr_g *g) {
   atomic_store_explicit(&g->status, GR_G_WAITING, memory_order_release);
 }
 
-void gr_ready(gr_g *g) {
-  if (!g->host) {
-    atomic_fetch_sub(&g->rt->nwaiting, 1);
-    atomic_fetch_add_explicit(&g->rt->nreadies, 1, memory_order_relaxed);
-  }
+/* Put a readied G back to work: its thread, or a run queue. */
+static void ready_now(gr_g *g) {
   if (g->threadparked) {
     gr_lock_acquire(&g->tplock);
     g->woken = 1;
@@ -755,6 +772,63 @@ void gr_ready(gr_g *g) {
     return;
   }
   gr_runqput(g->rt, g, 1);
+}
+
+void gr_ready(gr_g *g) {
+  if (!g->host) {
+    atomic_fetch_sub(&g->rt->nwaiting, 1);
+    atomic_fetch_add_explicit(&g->rt->nreadies, 1, memory_order_relaxed);
+  }
+  /* An abort is deciding g's park: it readies g itself when done (its
+  ** cancel may still read the object g waits on, which g, running again,
+  ** could free). */
+  int a = atomic_load_explicit(&g->abort, memory_order_acquire);
+  while (a == GR_ABORT_BUSY)
+    if (atomic_compare_exchange_weak(&g->abort, &a, GR_ABORT_WOKEN)) return;
+  ready_now(g);
+}
+
+int gr_cancel_waiter(gr_g *g, void *lock) {
+  gr_lock_acquire((gr_lock *)lock);
+  int queued = g->w.q != NULL && g->w.q == g->parkq;
+  if (queued) gr_waitq_remove(g->w.q, &g->w);
+  gr_lock_release((gr_lock *)lock);
+  return queued;
+}
+
+int gr_cancel_nothing(gr_g *g, void *arg) {
+  (void)g; (void)arg;
+  return 1;
+}
+
+/*
+** While the abort is BUSY, gr_ready on g only records the wake-up (WOKEN),
+** so g stays parked and its park's fields and object stay as they were:
+** its cancel runs against the park it was made for.  A cancel that wins
+** took g out of every queue, so no gr_ready can come after it; one that
+** loses leaves the wake-up to its waker, or to us if it came while BUSY.
+*/
+int gr_park_abort(gr_g *g, const char *msg) {
+  int idle = GR_ABORT_IDLE;
+  if (!atomic_compare_exchange_strong(&g->abort, &idle, GR_ABORT_BUSY)) return 0;
+  int cancelled = 0;
+  if (atomic_load_explicit(&g->status, memory_order_acquire) == GR_G_WAITING &&
+      g->cancelf != NULL)
+    cancelled = g->cancelf(g, g->unlockarg);
+  if (cancelled) {
+    g->sel = NULL;
+    gr_msg_free(&g->w.msg);          /* a send's value, never sent */
+    g->abortmsg = msg;
+    atomic_store(&g->abort, GR_ABORT_IDLE);
+    gr_ready(g);
+    return 1;
+  }
+  int busy = GR_ABORT_BUSY;
+  if (!atomic_compare_exchange_strong(&g->abort, &busy, GR_ABORT_IDLE)) {
+    atomic_store(&g->abort, GR_ABORT_IDLE);    /* WOKEN: ours to deliver */
+    ready_now(g);
+  }
+  return 0;
 }
 
 int gr_gosched(lua_State *L) {

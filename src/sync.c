@@ -45,7 +45,7 @@ static int wait_on(lua_State *L, gr_waitq *q, gr_lock *lock,
   g->w.g = g;
   g->w.ok = 0;
   gr_waitq_push(q, &g->w);
-  return gr_park(L, reason, gr_unlock_lock, lock, k, (lua_KContext)g);
+  return gr_park(L, reason, gr_unlock_lock, gr_cancel_waiter, lock, k, (lua_KContext)g);
 }
 
 static int done_k(lua_State *L, int status, lua_KContext ctx) {
@@ -82,7 +82,7 @@ static int mutex_acquire(lua_State *L, gr_mutex *mu, lua_KFunction k,
   gr_g *g = gr_getg(L);
   g->w.g = g;
   gr_waitq_push(&mu->waiters, &g->w);
-  return gr_park(L, "sync.Mutex.Lock", gr_unlock_lock, &mu->lock, k, ctx);
+  return gr_park(L, "sync.Mutex.Lock", gr_unlock_lock, gr_cancel_waiter, &mu->lock, k, ctx);
 }
 
 /* Returns 0 if mu was not locked (the caller raises). */
@@ -283,8 +283,7 @@ static void waitgroup_destroy(gr_obj *o) {
 
 static int wg_add_delta(lua_State *L, lua_Integer delta) {
   gr_waitgroup *wg = (gr_waitgroup *)gr_obj_check(L, 1, &waitgroup_type);
-  gr_waitq woken = {NULL, NULL};
-  gr_waiter *w;
+  gr_waiter *woken = NULL;
   gr_lock_acquire(&wg->lock);
   /* The sum is checked before it is made: a signed overflow (add of
   ** math.maxinteger twice) is undefined behaviour in C. */
@@ -297,17 +296,9 @@ static int wg_add_delta(lua_State *L, lua_Integer delta) {
     return luaL_error(L, "sync: negative WaitGroup counter");
   }
   wg->counter += delta;
-  if (wg->counter == 0) {
-    woken = wg->waiters;
-    wg->waiters.head = wg->waiters.tail = NULL;
-  }
+  if (wg->counter == 0) woken = gr_waitq_takeall(&wg->waiters);
   gr_lock_release(&wg->lock);
-  while ((w = woken.head) != NULL) {
-    woken.head = w->next;
-    w->next = w->prev = NULL;
-    w->q = NULL;
-    gr_ready(w->g);
-  }
+  gr_waitq_readyall(woken);
   return 0;
 }
 
@@ -368,19 +359,11 @@ static void once_destroy(gr_obj *o) {
 /* f has returned or raised: mark done, wake the waiters, pass on an error. */
 static int once_finish(lua_State *L, int status, lua_KContext ctx) {
   gr_once *once = (gr_once *)ctx;
-  gr_waitq woken;
-  gr_waiter *w;
   gr_lock_acquire(&once->lock);
   once->state = ONCE_DONE;
-  woken = once->waiters;
-  once->waiters.head = once->waiters.tail = NULL;
+  gr_waiter *woken = gr_waitq_takeall(&once->waiters);
   gr_lock_release(&once->lock);
-  while ((w = woken.head) != NULL) {
-    woken.head = w->next;
-    w->next = w->prev = NULL;
-    w->q = NULL;
-    gr_ready(w->g);
-  }
+  gr_waitq_readyall(woken);
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
   return 0;
 }
@@ -452,7 +435,7 @@ static int cond_wait(lua_State *L) {
     gr_lock_release(&cv->lock);
     return luaL_error(L, "sync: unlock of unlocked mutex");
   }
-  return gr_park(L, "sync.Cond.Wait", gr_unlock_lock, &cv->lock,
+  return gr_park(L, "sync.Cond.Wait", gr_unlock_lock, gr_cancel_waiter, &cv->lock,
                  cond_relock_k, (lua_KContext)cv);
 }
 

@@ -191,6 +191,25 @@ void gr_timers_stop(gr_runtime *rt) {
   rt->timers = NULL;
 }
 
+/* gr_park's cancel for a sleep: take g's timer out, unless it fired. */
+static int sleep_cancel(gr_g *g, void *lock) {
+  gr_timers *t = g->rt->timers;
+  int found = 0;
+  gr_lock_acquire((gr_lock *)lock);
+  for (size_t i = 0; i < t->n; i++) {
+    if (t->heap[i].g != g) continue;
+    t->heap[i] = t->heap[--t->n];
+    if (i < t->n) {
+      sift_down(t, i);
+      sift_up(t, i);
+    }
+    found = 1;
+    break;
+  }
+  gr_lock_release((gr_lock *)lock);
+  return found;
+}
+
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   (void)L; (void)status; (void)ctx;
   return 0;
@@ -207,7 +226,7 @@ int gr_sleep(lua_State *L, double seconds) {
     return luaL_error(L, "not enough memory");
   }
   if (t->heap[0].g == g) gr_cond_signal(&t->cond);   /* new earliest */
-  return gr_park(L, "sleep", gr_unlock_lock, &t->lock, sleep_k, 0);
+  return gr_park(L, "sleep", gr_unlock_lock, sleep_cancel, &t->lock, sleep_k, 0);
 }
 
 /* goroutine.after(s) and goroutine.tick(s): a channel of capacity 1 that
