@@ -429,3 +429,7 @@ int gr_pcall(lua_State *L, int nargs, int nresults) {
 void gr_interrupt(gr_runtime *rt) {
   atomic_store(&rt->interrupt, 1);
 }
+
+void gr_set_interactive(gr_runtime *rt, int on) {
+  atomic_store(&rt->interactive, on != 0);
+}

@@ -97,8 +97,16 @@ GR_API void gr_setglobals(lua_State *L);
 GR_API int gr_pcall(lua_State *L, int nargs, int nresults);
 
 /* From a signal handler: raise "interrupted!" in the main goroutine while
-** it runs in gr_pcall (Ctrl-C, as lua5.4 does). */
+** it runs in gr_pcall (Ctrl-C, as lua5.4 does), whether it computes or
+** waits (channel, select, lock, sleep).  An interrupted wait did nothing:
+** a value is either delivered or not sent, a lock either held or not. */
 GR_API void gr_interrupt(gr_runtime *rt);
+
+/* The REPL's rule, while on is non-zero: a main goroutine whose gr_pcall
+** would deadlock fails that call with "all goroutines are asleep -
+** deadlock!" (its wait undone, as for Ctrl-C) instead of ending the
+** program; every other goroutine stays as it was. */
+GR_API void gr_set_interactive(gr_runtime *rt, int on);
 
 /* The Lua module: require "goroutine". */
 GR_API int luaopen_goroutine(lua_State *L);

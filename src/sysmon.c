@@ -60,6 +60,10 @@ static void dump_and_exit(gr_runtime *rt, const char *headline) {
   _exit(2);
 }
 
+/* The main goroutine's line deadlocked in the REPL (gr_set_interactive):
+** fail that line instead of the program; the others stay as they are. */
+#define DEADLOCK "all goroutines are asleep - deadlock!"
+
 static void check_deadlock(gr_runtime *rt, gr_sysmon *s) {
   long ng = atomic_load(&rt->ngoroutines);
   long nw = atomic_load(&rt->nwaiting);
@@ -76,7 +80,10 @@ static void check_deadlock(gr_runtime *rt, gr_sysmon *s) {
     s->suspect_readies = readies;
     return;
   }
-  dump_and_exit(rt, "fatal error: all goroutines are asleep - deadlock!");
+  s->suspect = 0;
+  if (atomic_load(&rt->interactive) && gr_park_abort(rt->main, DEADLOCK))
+    return;
+  dump_and_exit(rt, "fatal error: " DEADLOCK);
 }
 
 /*
@@ -151,6 +158,19 @@ static void install_handlers(void) {
 }
 
 /*
+** Ctrl-C while the main goroutine waits (channel, select, lock, sleep):
+** call its park off, so its operation raises "interrupted!" having done
+** nothing.  If its waker won the race, the operation completed: the
+** request stands and is delivered once the main G runs.  (Outside the
+** scheduler lock: a cancel takes the lock of the object waited on.)
+*/
+static void interrupt_parked_main(gr_runtime *rt) {
+  gr_g *g = rt->main;
+  if (g == NULL || atomic_load(&g->status) != GR_G_WAITING) return;
+  if (gr_park_abort(g, "interrupted!")) atomic_store(&rt->interrupt, 0);
+}
+
+/*
 ** One look at every M; returns whether any was running a G.  An M whose G
 ** has run a time slice is asked to yield.  If it was asked at the last look
 ** and its hook has still not run, the G is not executing Lua: it sits in a
@@ -171,6 +191,7 @@ static int check_workers(gr_runtime *rt, double now) {
     busy |= running;
     if (interrupt && curg == rt->main) {
       atomic_store(&rt->interrupt, 0);
+      interrupt = 0;
       atomic_fetch_or(&m->preempt, PREEMPT_INTERRUPT);
       pthread_kill(m->thread, SIGURG);
       continue;
@@ -194,6 +215,7 @@ static int check_workers(gr_runtime *rt, double now) {
   }
   gr_lock_release(&rt->sched);
   for (int i = 0; i < nhandoff; i++) gr_sched_handoff(rt, handoff[i]);
+  if (interrupt) interrupt_parked_main(rt);
   return busy;
 }
 
