@@ -234,12 +234,32 @@ static void g_exit(gr_g *g) { g_finish(g, NULL, 1); }
 
 static void g_report(gr_g *g, const char *report);
 
+/* The first mistake at a goroutine: using a global of the state that
+** started it.  Lua names it in the message ("attempt to index a nil value
+** (global 'ch')"); the report adds a line that says why it is nil. */
+static void push_global_hint(lua_State *L, const char *msg) {
+  static const char mark[] = "a nil value (global '";
+  const char *name = msg ? strstr(msg, mark) : NULL;
+  if (name == NULL) return;
+  name += sizeof mark - 1;
+  const char *end = strchr(name, '\'');
+  if (end == NULL) return;
+  lua_pushfstring(L, "\nnote: '%s' is nil here because globals are not shared between "
+                  "goroutines: pass it to go() as an argument, or capture it in a local",
+                  lua_pushlstring(L, name, (size_t)(end - name)));
+  lua_remove(L, -2);
+  lua_concat(L, 2);
+}
+
 /* The report of the error object at 2: its text and the traceback of the
-** thread at 1 (NULL: this one). */
+** thread at 1 (NULL: this one); 3: whether a global's nil is explained. */
 static int make_report(lua_State *L) {
   lua_State *co = (lua_State *)lua_touserdata(L, 1);
+  int hint = lua_toboolean(L, 3);
+  lua_settop(L, 2);
   const char *msg = error_text(L);
   luaL_traceback(L, co ? co : L, msg, 0);
+  if (hint) push_global_hint(L, msg);
   return 1;
 }
 
@@ -259,7 +279,8 @@ static void g_fail(gr_g *g) {
   lua_pushcfunction(L, make_report);
   lua_pushlightuserdata(L, g->co);
   lua_pushvalue(L, err);
-  const char *report = lua_pcall(L, 2, 1, 0) == LUA_OK ? lua_tostring(L, -1) : NULL;
+  lua_pushboolean(L, g != g->rt->main);
+  const char *report = lua_pcall(L, 3, 1, 0) == LUA_OK ? lua_tostring(L, -1) : NULL;
   if (report == NULL) report = lua_type(L, err) == LUA_TSTRING ? lua_tostring(L, err)
                                                               : "not enough memory";
   g_report(g, report);
