@@ -14,7 +14,9 @@
 **
 ** The program ends as a Go program does: when the main script (and the REPL,
 ** with -i) is done, the process exits at once with status 0, whatever the
-** other goroutines are doing.  The main state is therefore never closed
+** other goroutines are doing.  The REPL survives what ends a script: a
+** goroutine's uncaught error is reported and the prompt comes back; a line
+** that would deadlock, or that Ctrl-C interrupts, fails as a line does.  The main state is therefore never closed
 ** (closing it would stop and wait for every goroutine); stdio is flushed
 ** and exit() is called instead.
 */
@@ -42,9 +44,6 @@
 
 /* Name that prefixes messages on stderr; NULL inside the REPL (as lua5.4). */
 static const char *progname = PROGNAME;
-
-/* The main state, for the SIGINT handler. */
-
 
 /* ------------------------------------------------------------ messages */
 
@@ -263,7 +262,7 @@ static void print_usage(const Options *o) {
 }
 
 
-/* ----------------------------------------------------- running chunks */
+/* ------------------------------------------------- goroutine errors */
 
 /* Ctrl-C while the main goroutine runs: the runtime raises
 ** "interrupted!" at the next instruction; a second Ctrl-C kills. */
@@ -272,6 +271,98 @@ static gr_runtime *main_rt;
 /* GOROUTINE_CHAOS: the chaos scheduling seed, 0 when off.  A failing run
 ** ends with it on stderr, so that the same seed can replay it. */
 static unsigned chaos_seed;
+
+/*
+** A goroutine's uncaught error (on its worker thread) is reported as the
+** runtime reports it.  It ends a script with status 1; in the REPL the
+** program goes on.  While readline waits at a terminal's prompt, reports
+** are kept for its event hook (the main thread) to print above the line
+** being typed, since readline owns the screen.
+*/
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+static int in_repl;          /* errors in goroutines do not end the program */
+static int at_prompt;        /* readline waits: reports go to 'pending' */
+static char *pending;        /* reports not yet printed (malloc'd) */
+static size_t npending;
+
+static void write_report(FILE *out, long long id, const char *msg) {
+  fprintf(out, "goroutine %lld [error]:\n%s\n", id, msg);
+  if (chaos_seed != 0) fprintf(out, "%s: chaos seed %u\n", PROGNAME, chaos_seed);
+}
+
+/* Keep a report for the prompt; 0 if there is no memory for it. */
+static int keep_report(long long id, const char *msg) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (f == NULL) return 0;
+  write_report(f, id, msg);
+  if (fclose(f) != 0) { free(text); return 0; }
+  char *grown = (char *)realloc(pending, npending + len + 1);
+  if (grown == NULL) { free(text); return 0; }
+  memcpy(grown + npending, text, len + 1);
+  pending = grown;
+  npending += len;
+  free(text);
+  return 1;
+}
+
+static void on_goroutine_error(void *ud, long long id, const char *msg) {
+  (void)ud;
+  pthread_mutex_lock(&report_lock);
+  if (!(at_prompt && keep_report(id, msg))) {
+    fflush(stdout);
+    write_report(stderr, id, msg);
+    fflush(stderr);
+  }
+  int fatal = !in_repl;
+  pthread_mutex_unlock(&report_lock);
+  if (fatal) {
+    fflush(stdout);
+    exit(EXIT_FAILURE);
+  }
+}
+
+/* The reports kept, to print now (the caller frees them); NULL if none.
+** 'still_at_prompt': whether reports made from now on are kept too. */
+static char *take_pending(int still_at_prompt) {
+  pthread_mutex_lock(&report_lock);
+  char *text = pending;
+  pending = NULL;
+  npending = 0;
+  at_prompt = still_at_prompt;
+  pthread_mutex_unlock(&report_lock);
+  return text;
+}
+
+static void print_text(char *text) {
+  fputs(text, stderr);
+  fflush(stderr);
+  free(text);
+}
+
+/* readline's event hook, every tenth of a second while it waits for a key:
+** print the reports kept meanwhile, then the prompt and the line again. */
+static int print_pending_reports(void) {
+  char *text = take_pending(1);
+  if (text == NULL) return 0;
+  char *typed = rl_copy_text(0, rl_end);
+  int point = rl_point;
+  rl_save_prompt();                         /* clear the line on screen */
+  rl_replace_line("", 0);
+  rl_redisplay();
+  print_text(text);
+  rl_restore_prompt();                      /* and draw it again below */
+  rl_replace_line(typed ? typed : "", 0);
+  rl_point = point;
+  free(typed);
+  rl_on_new_line();
+  rl_redisplay();
+  return 0;
+}
+
+
+/* ----------------------------------------------------- running chunks */
 
 static void on_sigint(int sig) {
   signal(sig, SIG_DFL);
@@ -438,10 +529,60 @@ static int incomplete(lua_State *L, int status) {
   return 0;
 }
 
+/* Ctrl-C at the prompt drops the line being typed and gives a new prompt:
+** only os.exit or the end of input leaves the REPL.  (readline catches the
+** signal, echoes ^C, resets the terminal and passes it on to this handler,
+** then calls its signal hook.) */
+static volatile sig_atomic_t prompt_interrupted;
+
+static void on_sigint_at_prompt(int sig) {
+  (void)sig;
+  prompt_interrupted = 1;
+}
+
+/* readline's hooks while it waits at a terminal: its event hook, every
+** tenth of a second, and its signal hook. */
+static int prompt_hook(void) {
+  if (prompt_interrupted) {
+    prompt_interrupted = 0;
+    rl_point = rl_end;                      /* after all that was typed */
+    rl_redisplay();
+    fputs("^C", rl_outstream);
+    rl_crlf();
+    rl_replace_line("", 0);
+    rl_on_new_line();
+    rl_redisplay();
+  }
+  return print_pending_reports();
+}
+
+/* readline, with goroutines' error reports printed above the prompt while
+** it waits at a terminal, and Ctrl-C dropping the line. */
+static char *read_line(const char *prompt) {
+  int tty = isatty(STDIN_FILENO);
+  if (tty) {
+    char *text = take_pending(1);
+    if (text) print_text(text);
+    rl_event_hook = prompt_hook;
+  }
+  rl_signal_event_hook = prompt_hook;
+  prompt_interrupted = 0;
+  signal(SIGINT, on_sigint_at_prompt);
+  char *line = readline(prompt);
+  signal(SIGINT, SIG_DFL);
+  rl_event_hook = NULL;
+  rl_signal_event_hook = NULL;
+  if (tty) {
+    char *text = take_pending(0);
+    if (text) print_text(text);
+  }
+  return line;
+}
+
 /* Read a line into a string on the stack; 0 at end of input. */
 static int pushline(lua_State *L, int firstline) {
   size_t len;
-  char *line = readline(get_prompt(L, firstline));
+  char *line = read_line(get_prompt(L, firstline));
   lua_pop(L, 1);                            /* the prompt */
   if (line == NULL) return 0;
   len = strlen(line);
@@ -515,6 +656,11 @@ static void do_repl(lua_State *L) {
   const char *saved = progname;
   progname = NULL;                          /* no prefix on REPL errors */
   rl_readline_name = "lua";
+  rl_variable_bind("echo-control-characters", "off");   /* prompt_hook echoes ^C */
+  pthread_mutex_lock(&report_lock);
+  in_repl = 1;                              /* goroutine errors: reported */
+  pthread_mutex_unlock(&report_lock);
+  gr_set_interactive(main_rt, 1);           /* deadlocks: the line fails */
   while ((status = loadline(L)) != -1) {
     if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
     if (status == LUA_OK) print_results(L);
@@ -550,6 +696,7 @@ static gr_runtime *attach_runtime(lua_State *L, int procs, unsigned chaos) {
   pthread_sigmask(SIG_BLOCK, &block, &old);
   cfg.procs = procs;
   cfg.chaos_seed = chaos;
+  cfg.on_error = on_goroutine_error;
   rt = gr_attach(L, &cfg);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   return rt;
