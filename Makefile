@@ -51,7 +51,7 @@ $(BIN): $(BUILD)/obj/main.o $(LIB)
 
 # ---------------------------------------------------------------- packages
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua-busted libreadline-dev build-essential pkg-config \
-                clang libclang-rt-14-dev luarocks spin
+                clang libclang-rt-14-dev luarocks spin tmux
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
