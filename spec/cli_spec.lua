@@ -59,14 +59,7 @@ end
 
 local function plain_find(s, sub) return s:find(sub, 1, true) ~= nil end
 
-local function count(s, sub)
-  local n, i = 0, 1
-  while true do
-    local j = s:find(sub, i, true)
-    if not j then return n end
-    n, i = n + 1, j + #sub
-  end
-end
+local count = support.count
 
 -- A temporary directory, removed at the end.
 local tmpdir = os.tmpname()

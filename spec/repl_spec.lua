@@ -41,14 +41,7 @@ end
 local CTRL_C = [[go(function(pid) io.popen("kill -INT " .. pid):close() end, ]] ..
   [[io.open("/proc/self/stat"):read("l"):match("^%d+"))]]
 
-local function count(s, sub)
-  local n, i = 0, 1
-  while true do
-    local j = s:find(sub, i, true)
-    if not j then return n end
-    n, i = n + 1, j + #sub
-  end
-end
+local count = support.count
 
 describe("the REPL, through a pipe", function()
   it("reports a goroutine's uncaught error as a script does, and goes on", function()

@@ -29,6 +29,16 @@ function support.has(s, sub)
   return type(s) == "string" and s:find(sub, 1, true) ~= nil
 end
 
+-- How many times sub occurs in s, plainly, without overlaps.
+function support.count(s, sub)
+  local n, i = 0, 1
+  while true do
+    local j = s:find(sub, i, true)
+    if not j then return n end
+    n, i = n + 1, j + #sub
+  end
+end
+
 -- Let every other runnable goroutine have a turn, many times over.
 function support.let_others_run()
   for _ = 1, 200 do goroutine.yield() end
