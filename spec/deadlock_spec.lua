@@ -300,17 +300,35 @@ describe("no deadlock is reported", function()
     assert.equal("chan receive", (block_of(r.stderr, 2)))
   end)
 
+  -- The program is killed a second after it has printed "blocking" (the
+  -- shell waits for that line, however long the start takes): sysmon looks
+  -- every 0.1 s, so a wrong report would have come by then.
   it("while a ticker nobody stops is running (the program runs until killed)", function()
-    local r = script([[
+    local path = os.tmpname() .. ".lua"
+    local f = assert(io.open(path, "wb"))
+    f:write([[
       local goroutine = require "goroutine"
       local ticker = goroutine.tick(0.01)
       goroutine.go(function() goroutine.chan():recv() end)
       print("blocking")
+      io.stdout:flush()
       goroutine.chan():recv()
-    ]], nil, 1)
-    assert.are.equal(124, r.status, "status (124: still running when killed); stderr:\n" .. r.stderr)
-    assert.equal("blocking\n", r.stdout)
+    ]])
+    f:close()
+    local out = os.tmpname()
+    local q = support.quote
+    local sh = table.concat({
+      q(support.bin) .. " " .. q(path) .. " > " .. q(out) .. " & pid=$!",
+      "until grep -q blocking " .. q(out) .. " || ! kill -0 $pid 2>/dev/null; do sleep 0.01; done",
+      "sleep 1",
+      "kill $pid 2>/dev/null && echo killed",
+      "{ wait $pid; } 2>/dev/null; echo status=$?",   -- no 'Terminated' from the shell
+      "cat " .. q(out),
+    }, "\n")
+    local r = support.sh("timeout 60 sh -c " .. q(sh))
+    os.remove(path); os.remove(out)
     assert.equal("", r.stderr)
+    assert.equal("killed\nstatus=143\nblocking\n", r.stdout, "(still running when killed)")
   end)
 
   it("once a dropped ticker's channel is collected: the ticker stops", function()
@@ -369,13 +387,13 @@ local function sigquit(code, main_only, cmd)
   local states = main_only and "/proc/$pid/stat" or "/proc/$pid/task/*/stat"
   local sh = table.concat({
     (cmd or support.quote(support.bin)) .. " " .. support.quote(path) .. " " .. support.quote(ready) .. " & pid=$!",
+    -- the file first, however long the start takes (timeout bounds it)
+    "until [ -e " .. support.quote(ready) .. " ]; do sleep 0.005; done",
     "n=0",
     "while [ $n -lt 2000 ]; do",
-    "  if [ -e " .. support.quote(ready) .. " ]; then",
     -- the state is the field after the command name in parentheses
-    "    awake=$(cat " .. states .. " 2>/dev/null | sed 's/.*) //' | cut -d' ' -f1 | grep -vc S)",
-    "    [ \"$awake\" = 0 ] && break",
-    "  fi",
+    "  awake=$(cat " .. states .. " 2>/dev/null | sed 's/.*) //' | cut -d' ' -f1 | grep -vc S)",
+    "  [ \"$awake\" = 0 ] && break",
     "  n=$((n+1)); sleep 0.005",
     "done",
     "kill -QUIT $pid; wait $pid; echo status=$?",

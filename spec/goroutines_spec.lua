@@ -28,10 +28,10 @@ local module_script = support.module_script
 
 local has = support.has
 
--- Wait (yielding) until count() == n; gives up after 10 s and returns the
+-- Wait (yielding) until count() == n; gives up after 60 s and returns the
 -- last count seen. A bound against hanging, not a timing assertion.
 local function count_becomes(n)
-  local deadline = goroutine.now() + 10
+  local deadline = goroutine.now() + 60
   while goroutine.count() ~= n and goroutine.now() < deadline do
     goroutine.yield()
   end

@@ -486,6 +486,115 @@ describe("an uncaught error in a goroutine", function()
   end)
 end)
 
+-- ================================================= stack overflows
+-- Lua's two limits, reached inside a goroutine: the Lua stack (LUAI_MAXSTACK,
+-- a million slots) and the C stack (LUAI_MAXCCALLS, 200 nested C calls:
+-- pcall, metamethods, callbacks of C functions, coroutine resumes, each
+-- nesting frames on the worker thread's own stack).  Either must give
+-- Lua's own error, caught or uncaught, never a crash, a hang or a spin.
+-- Each case runs as a program under `timeout`: a hang fails the case.
+local OVERFLOWS = {
+  { "Lua calls a million frames deep", "local function down() return 1 + down() end down()",
+    "stack overflow" },
+  { "Lua calls a million frames deep inside a string.gsub callback (where the goroutine cannot yield)",
+    "string.gsub('x', '.', function() local function down() return 1 + down() end return down() end)",
+    "stack overflow" },
+  { "Lua calls a million frames deep inside a coroutine.wrap",
+    "coroutine.wrap(function() local function down() return 1 + down() end down() end)()",
+    "stack overflow" },
+  { "string.gsub callbacks calling string.gsub",
+    "local function f() return string.gsub('x', '.', f) end f()", "C stack overflow" },
+  { "nested coroutine.wrap", "local function f() return coroutine.wrap(f)() end f()",
+    "C stack overflow" },
+  { "nested coroutine.resume",
+    "local function f() local _, e = coroutine.resume(coroutine.create(f)) error(e, 0) end f()",
+    "C stack overflow" },
+  { "pcall calling pcall", "local function f() local _, e = pcall(f) error(e, 0) end f()",
+    "C stack overflow" },
+  { "__index metamethods indexing",
+    "local mt = {} mt.__index = function(_, k) return setmetatable({}, mt)[k] end local _ = setmetatable({}, mt).x",
+    "C stack overflow" },
+  { "table.sort comparators sorting",
+    "local function lt(a, b) table.sort({ 3, 1, 2 }, lt) return a < b end table.sort({ 3, 1, 2 }, lt)",
+    "C stack overflow" },
+  { "a message handler that overflows itself",
+    "local function down() return 1 + down() end local _, e = xpcall(down, function() return down() end) error(e, 0)",
+    "error in error handling" },
+}
+
+-- The program in which a goroutine catches the overflow of 'body' under
+-- pcall, then goes on: it starts another goroutine and takes a value from
+-- it over a channel, and locks a mutex.  It prints the error and "goes on".
+local function caught(body)
+  return [[
+local goroutine = require "goroutine"
+local out = goroutine.chan()
+goroutine.go(function(o)
+  local ok, err = pcall(function() ]] .. body .. [[ end)
+  local ch, mu = goroutine.chan(), goroutine.mutex()
+  goroutine.go(function(c) c:send(42) end, ch)
+  mu:lock()
+  local v = ch:recv()
+  mu:unlock()
+  o:send({ ok, tostring(err), v })
+end, out)
+local r = out:recv()
+print(r[1], r[2])
+print(r[3] == 42 and "goes on" or "stopped")
+]]
+end
+
+-- The mode of this run of the suite: the cases that only start
+-- goroutine-lua subprocesses run once, in the goroutine-lua run.
+local MODE = ((arg and arg[-1]) or ""):match("goroutine%-lua$") and "command" or "module"
+local once = MODE == "command" and it or function() end
+
+describe("a stack overflow in a goroutine", function()
+  for _, c in ipairs(OVERFLOWS) do
+    once("of " .. c[1] .. ", uncaught, is reported as goroutine 2 [error]: with status 1", function()
+      local r = uncaught(c[2])
+      assert.are.equal(1, r.status, "status (124: it hung) " .. r.stderr)
+      assert.are.equal("goroutine 2 [error]:\n", r.stderr:sub(1, 21))
+      local first = r.stderr:match("^[^\n]*\n([^\n]*)")
+      assert.is_true(has(first, c[3]), r.stderr)
+      assert.is_true(has(r.stderr, "stack traceback:"), r.stderr)
+    end)
+
+    it("of " .. c[1] .. ", caught under pcall, lets the goroutine go on (" .. MODE .. " mode)", function()
+      local r = program(MODE, caught(c[2]))
+      assert.are.equal(0, r.status, "status (124: it hung) " .. r.stderr)
+      local line1, line2 = r.stdout:match("^([^\n]*)\n([^\n]*)\n$")
+      assert.is_true(has(line1, "false\t"), r.stdout)
+      assert.is_true(has(line1, c[3]), r.stdout)
+      assert.are.equal("goes on", line2)
+    end)
+  end
+
+  -- sysmon asks a goroutine that ran a time slice to yield, and asks again
+  -- every tick until it does; arming the preemption hook walks the whole
+  -- Lua stack.  At a million frames that walk outlasted the tick, and a
+  -- handler that armed the hook on each request never let the goroutine
+  -- run again: the overflow spun for minutes (on a slower machine, or a
+  -- loaded one; on a fast idle one often not).  So: every worker count,
+  -- chaos seeds, both in a goroutine and in the main script.
+  once("of a million frames is reported every time, on 1, 2 and 4 workers and under chaos seeds", function()
+    local down = "local function down() return 1 + down() end down()"
+    for _, procs in ipairs({ 1, 2, 4 }) do
+      for _, seed in ipairs({ "", "GOROUTINE_CHAOS=" .. procs }) do
+        local env = "timeout 60 env -u GOROUTINE_CHAOS GOROUTINE_MAXPROCS=" .. procs .. " " .. seed
+        local r = support.script("local wg = goroutine.waitgroup() wg:add(1) goroutine.go(function() "
+          .. down .. " end) wg:wait()", { env = env })
+        local how = ("-p %d %s: "):format(procs, seed)
+        assert.are.equal(1, r.status, how .. "status (124: it spun) " .. r.stderr)
+        assert.is_true(has(r.stderr, "stack overflow"), how .. r.stderr)
+        r = support.script("print(pcall(function() " .. down .. " end))", { env = env })
+        assert.are.equal(0, r.status, how .. "status (124: it spun) " .. r.stderr)
+        assert.is_true(has(r.stdout, "false\t") and has(r.stdout, "stack overflow"), how .. r.stdout)
+      end
+    end
+  end)
+end)
+
 for _, mode in ipairs({ "command", "module" }) do
   describe("a program in " .. mode .. " mode", function()
     it("exits with status 0 when main returns while goroutines are mid-send", function()

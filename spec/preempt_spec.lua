@@ -5,10 +5,10 @@
 --
 -- Every case is a program run with -p 1 in a subprocess under `timeout`: a
 -- starved program fails the case (status 124) instead of hanging the suite.
--- The blocking-call cases measure the subprocess's whole run: it must end
--- well before the blocked call would have returned, which it can only do if
--- the ping-pong ran while the call was blocked (the program exits when main
--- returns, whatever the other goroutines are doing).
+-- In the blocking-call cases the blocked call can only return after the
+-- ping-pong is done: it waits on a FIFO that main writes to once the
+-- ping-pong has finished.  Had the ping-pong waited for the call, neither
+-- would ever finish.  No case measures time.
 local goroutine = require "goroutine"
 
 -- busted runs this file with its own _ENV (a proxy, not the global table).
@@ -18,12 +18,22 @@ local support = require "support"
 local _ENV = _G
 
 -- goroutine-lua -p 1 on a script, killed after 'seconds' (default 60).
--- Returns support.sh's result with r.elapsed, the seconds the run took.
-local function script1(code, seconds)
-  local t0 = goroutine.now()
-  local r = support.script(code, { flags = { "-p", "1" }, env = "timeout " .. (seconds or 60) })
-  r.elapsed = goroutine.now() - t0
-  return r
+-- Extra arguments go to the script (its ...).
+local function script1(code, seconds, args)
+  return support.script(code, { flags = { "-p", "1" }, args = args, env = "timeout " .. (seconds or 60) })
+end
+
+-- A new FIFO's path; removed by the caller.
+local function fifo()
+  local path = os.tmpname()
+  os.remove(path)
+  assert(os.execute("mkfifo " .. support.quote(path)))
+  return path
+end
+
+-- Lua that lets the blocked call return: a line into the FIFO at 'var'.
+local function release(var)
+  return "local f = assert(io.open(" .. var .. ", 'w')); f:write('go\\n'); f:close()\n"
 end
 
 -- A ping-pong of n round trips between two goroutines; main waits for the
@@ -96,75 +106,82 @@ describe("with one worker thread (-p 1)", function()
     assert.equal("round trips\t1000\n", r.stdout)
   end)
 
-  it("a goroutine blocked in os.execute('sleep 2') does not stop a ping-pong main waits for", function()
+  it("a goroutine blocked in os.execute does not stop a ping-pong main waits for", function()
+    -- The shell blocks until main writes to the FIFO, after the ping-pong.
+    local gate = fifo()
     local r = script1([[
       local goroutine = require "goroutine"
-      local started = goroutine.chan()
-      goroutine.go(function(s)
+      local gate = ...
+      local started, back = goroutine.chan(), goroutine.chan()
+      goroutine.go(function(s, b, path)
         s:send(true)
-        os.execute("sleep 2")
-      end, started)
+        b:send((os.execute("read line < '" .. path .. "'")))
+      end, started, back, gate)
       started:recv()
-    ]] .. PINGPONG)
+    ]] .. PINGPONG .. release("gate") .. [[
+      print("os.execute returned", (back:recv()))
+    ]], nil, { gate })
+    os.remove(gate)
     assert.equal("", r.stderr)
-    assert.equal(0, r.status, "status (124: starved)")
-    assert.equal("round trips\t1000\n", r.stdout)
-    assert.is_true(r.elapsed < 2, ("took %.2f s: the ping-pong waited for the sleep"):format(r.elapsed))
+    assert.equal(0, r.status, "status (124: the ping-pong waited for the blocked call)")
+    assert.equal("round trips\t1000\nos.execute returned\ttrue\n", r.stdout)
   end)
 
   it("a goroutine blocked in io.read() on a pipe without data does not stop a ping-pong", function()
-    -- stdin is a pipe whose writer (sleep 5) never writes; the writer is
-    -- killed once goroutine-lua has ended.
+    -- stdin is a FIFO whose writer writes a line only once main has
+    -- finished the ping-pong and written to a second FIFO, the gate.
     local path = os.tmpname() .. ".lua"
     local f = assert(io.open(path, "wb"))
     f:write([[
       local goroutine = require "goroutine"
-      local started = goroutine.chan()
-      goroutine.go(function(s)
+      local gate = ...
+      local started, back = goroutine.chan(), goroutine.chan()
+      goroutine.go(function(s, b)
         s:send(true)
-        io.read()
-        print("io.read returned")
-      end, started)
+        b:send(io.read())
+      end, started, back)
       started:recv()
-    ]] .. PINGPONG)
+    ]] .. PINGPONG .. release("gate") .. [[
+      print("io.read returned", (back:recv()))
+    ]])
     f:close()
-    local fifo = os.tmpname()
-    os.remove(fifo)
+    local input, gate = fifo(), fifo()
     local q = support.quote
     local sh = table.concat({
-      "mkfifo " .. q(fifo),
-      "sleep 5 > " .. q(fifo) .. " & writer=$!",
-      q(support.bin) .. " -p 1 " .. q(path) .. " < " .. q(fifo),
+      "(read line < " .. q(gate) .. "; echo data) > " .. q(input) .. " & writer=$!",
+      q(support.bin) .. " -p 1 " .. q(path) .. " " .. q(gate) .. " < " .. q(input),
       "status=$?",
-      "kill $writer 2>/dev/null; rm -f " .. q(fifo),
+      "kill $writer 2>/dev/null",
       "exit $status",
     }, "\n")
-    local t0 = goroutine.now()
     local r = support.sh("timeout 60 sh -c " .. q(sh))
-    local elapsed = goroutine.now() - t0
-    os.remove(path)
+    os.remove(path); os.remove(input); os.remove(gate)
     assert.equal("", r.stderr)
-    assert.equal(0, r.status, "status (124: starved)")
-    assert.equal("round trips\t1000\n", r.stdout)
-    assert.is_true(elapsed < 2.5, ("took %.2f s: the ping-pong waited for the pipe"):format(elapsed))
+    assert.equal(0, r.status, "status (124: the ping-pong waited for the pipe)")
+    assert.equal("round trips\t1000\nio.read returned\tdata\n", r.stdout)
   end)
 
   it("main keeps running while a goroutine is blocked in a C call", function()
+    local gate = fifo()
     local r = script1([[
       local goroutine = require "goroutine"
-      local started = goroutine.chan()
-      goroutine.go(function(s)
+      local gate = ...
+      local started, back = goroutine.chan(), goroutine.chan()
+      goroutine.go(function(s, b, path)
         s:send(true)
-        os.execute("sleep 2")
-      end, started)
+        b:send((os.execute("read line < '" .. path .. "'")))
+      end, started, back, gate)
       started:recv()
       local out = goroutine.chan()
       goroutine.go(function(o) o:send("from a goroutine") end, out)
       print((out:recv()))
-    ]])
-    assert.equal(0, r.status)
-    assert.equal("from a goroutine\n", r.stdout)
-    assert.is_true(r.elapsed < 2, ("took %.2f s"):format(r.elapsed))
+    ]] .. release("gate") .. [[
+      print("os.execute returned", (back:recv()))
+    ]], nil, { gate })
+    os.remove(gate)
+    assert.equal("", r.stderr)
+    assert.equal(0, r.status, "status (124: main waited for the blocked call)")
+    assert.equal("from a goroutine\nos.execute returned\ttrue\n", r.stdout)
   end)
 
   -- Preemption reaches the coroutine the Lua code runs in, not only the

@@ -5,8 +5,9 @@
 --
 -- Time passing is what is under test here, so the cases wait on timer
 -- channels; they never sleep to let another goroutine catch up. Bounds on
--- elapsed time are lower bounds (a timer never fires early) or generous
--- upper bounds against a hang. Whole programs run under `timeout`.
+-- elapsed time are lower bounds only (a timer never fires early); "soon"
+-- is shown by order (a timer fires before one set far later) and a hang
+-- by `timeout`, never by an upper bound a slow machine could exceed.
 local goroutine = require "goroutine"
 
 -- busted runs this file with its own _ENV (a proxy, not the global table).
@@ -18,8 +19,6 @@ local support = require "support"
 local _ENV = _G
 
 local EPS = 1e-9
--- Sanitizers slow everything down by an order of magnitude or more.
-local SLOW = os.getenv("SANITIZER") and 10 or 1
 
 local function pack(...) return { n = select("#", ...), ... } end
 
@@ -58,13 +57,14 @@ describe("goroutine.after", function()
     assert.same(pack(nil, false), pack(ch:tryrecv()))
   end)
 
-  it("fires promptly for 0 and for a negative duration", function()
+  it("fires at once for 0 and for a negative duration: before a timer set far later", function()
     for _, s in ipairs { 0, -1, 0.0 } do
       local t0 = goroutine.now()
-      local v, ok = goroutine.after(s):recv()
+      local now = goroutine.after(s)
+      local i, v, ok = goroutine.select { { recv = now }, { recv = goroutine.after(3600) } }
+      assert.equal(1, i, "after(" .. s .. ") did not fire")
       assert.is_true(ok)
       assert.is_true(v >= t0 - EPS)
-      assert.is_true(goroutine.now() - t0 < 1 * SLOW, "after(" .. s .. ") was slow")
     end
   end)
 
@@ -156,9 +156,11 @@ describe("goroutine.tick", function()
     goroutine.sleep(5 * period)           -- a slow receiver: five periods
     local woke = goroutine.now()
     assert.is_true(#t <= 1)
-    local first = t:recv()                -- the one tick kept: the first
+    -- The one tick kept: sent while the receiver slept (how long before it
+    -- woke depends on how busy the machine is).
+    local first = t:recv()
     assert.is_true(first >= t0 + period - EPS)
-    assert.is_true(first < woke - period, ("kept a tick from %.4f s before waking"):format(woke - first))
+    assert.is_true(first <= woke)
     -- The ticks missed meanwhile are gone, not queued: the next one comes
     -- from after the receiver woke.
     local nxt = t:recv()
@@ -218,22 +220,24 @@ describe("goroutine.tick", function()
 end)
 
 describe("many timers", function()
-  it("100,000 pending after(60) channels, dropped: the program still ends promptly", function()
-    local t0 = goroutine.now()
+  -- The timers are due in an hour; the program is killed after a minute
+  -- (status 124) if its end waits for them.
+  it("100,000 pending after(3600) channels, dropped: the program still ends, without waiting for them", function()
     local r = script([[
       local goroutine = require "goroutine"
-      for _ = 1, 100000 do goroutine.after(60) end
+      for _ = 1, 100000 do goroutine.after(3600) end
       collectgarbage()
       print("created")
     ]])
-    local elapsed = goroutine.now() - t0
     assert.equal("", r.stderr)
-    assert.equal(0, r.status)
+    assert.equal(0, r.status, "status (124: the end waited for the timers)")
     assert.equal("created\n", r.stdout)
-    assert.is_true(elapsed < 5 * SLOW, ("took %.2f s"):format(elapsed))
   end)
 
-  it("10,000 goroutines each selecting on an after(0.05) all time out", function()
+  -- Waited for one after another, the timeouts would take n * 0.05 s
+  -- (500 s; 100 s for the 2,000 of a sanitizer build): a minute bounds a
+  -- hang and that, far above what a loaded machine takes (about 0.1 s).
+  it("10,000 goroutines each selecting on an after(0.05) all time out, together", function()
     local n = os.getenv("SANITIZER") and 2000 or 10000
     local timeouts, wg = goroutine.atomic(), goroutine.waitgroup()
     local never = goroutine.chan()
@@ -252,6 +256,6 @@ describe("many timers", function()
     local elapsed = goroutine.now() - t0
     assert.equal(n, timeouts:load())
     assert.is_true(elapsed >= 0.05 - EPS)
-    assert.is_true(elapsed < 3 * SLOW, ("took %.2f s"):format(elapsed))
+    assert.is_true(elapsed < 60, ("took %.2f s: the timeouts ran one after another"):format(elapsed))
   end)
 end)

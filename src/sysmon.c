@@ -138,7 +138,15 @@ static void on_sigurg(int sig) {
   gr_g *g = atomic_load_explicit(&m->curg, memory_order_relaxed);
   if (g == NULL || g->co == NULL) return;
   lua_State *L = atomic_load_explicit(&g->running, memory_order_relaxed);
-  lua_sethook(L ? L : g->co, preempt_hook, LUA_MASKCOUNT, 1);
+  if (L == NULL) L = g->co;
+  /* lua_sethook walks every call frame of L (ldebug.c's settraps), so it
+  ** costs time in proportion to the depth of the stack: some 10 ms at a
+  ** million frames, more than sysmon's tick.  Sysmon asks again every
+  ** tick until the hook has run; a handler that armed the hook again each
+  ** time would still be walking when the next request came, and the G
+  ** would never run another instruction.  One armed hook is enough. */
+  if (lua_gethook(L) == preempt_hook) return;
+  lua_sethook(L, preempt_hook, LUA_MASKCOUNT, 1);
 }
 
 static void install_handlers(void) {

@@ -214,11 +214,11 @@ static void timeout_expires(void) {
   double t0 = ct_now();
   CHECK(gr_chan_recv(c, &got, 0.05) == GR_TIMEOUT);
   double took = ct_now() - t0;
-  CHECKF(took >= 0.049 && took < 10, "recv timeout took %.3f s", took);
+  CHECKF(took >= 0.049 && took < 60, "recv timeout took %.3f s", took);
   t0 = ct_now();
   CHECK(gr_chan_send(c, &v, 0.05) == GR_TIMEOUT);
   took = ct_now() - t0;
-  CHECKF(took >= 0.049 && took < 10, "send timeout took %.3f s", took);
+  CHECKF(took >= 0.049 && took < 60, "send timeout took %.3f s", took);
   /* The timed-out send left nothing behind in the channel. */
   CHECK(gr_chan_recv(c, &got, 0) == GR_TIMEOUT);
   gr_chan_unref(c);

