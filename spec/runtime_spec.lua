@@ -175,6 +175,79 @@ describe("goroutine.maxprocs", function()
   end)
 end)
 
+-- maxprocs changed back and forth while the workers left idle still spin
+-- looking for work.  Before the fix, a worker retired while
+-- it spun put its P on the idle list anyway, growing again put it there a
+-- second time, and the next shrink looped forever on the cycle (holding
+-- the scheduler lock): a hang within a few rounds, in both modes.  The
+-- short sleep is no synchronisation (a correct runtime passes whatever
+-- happens during it): it gives the spinning workers time to park.
+local MAXPROCS_TOGGLE = [[
+local goroutine = require "goroutine"
+local done = goroutine.chan()
+for _ = 1, 200 do
+  goroutine.maxprocs(4)
+  for _ = 1, 4 do goroutine.go(function() for _ = 1, 100 do end done:send(true) end) end
+  for _ = 1, 4 do done:recv() end
+  goroutine.maxprocs(1)
+  goroutine.sleep(0.0005)
+end
+print("ok")
+]]
+
+-- Worker threads in use, from the kernel's count of the process's threads:
+-- -p 1 then maxprocs(4), with four goroutines that never block, must add
+-- three workers.  Before the fix Ps made by growing past the starting
+-- count never reached the idle list: no worker was added.  The 10 s bound
+-- is only against hanging.
+local MAXPROCS_GROW = [[
+local goroutine = require "goroutine"
+local function threads()
+  local f = assert(io.open("/proc/self/status"))
+  local s = f:read("a")
+  f:close()
+  return tonumber(s:match("Threads:%s*(%d+)"))
+end
+local before = threads()
+goroutine.maxprocs(4)
+local stop, wg = goroutine.atomic(0), goroutine.waitgroup()
+for _ = 1, 4 do
+  wg:add(1)
+  goroutine.go(function() while stop:load() == 0 do end wg:done() end)
+end
+local deadline = goroutine.now() + 10
+while threads() < before + 3 and goroutine.now() < deadline do goroutine.yield() end
+local added = threads() - before
+stop:store(1)
+wg:wait()
+print(added >= 3 and "workers added" or ("threads added: " .. added))
+]]
+
+describe("goroutine.maxprocs changed while goroutines run", function()
+  it("shrinking while idle workers spin, then growing, never hangs (goroutine-lua)", function()
+    -- goroutine-lua exits without joining its workers (main.c), and this
+    -- program retires hundreds, some not yet reaped by sysmon at exit:
+    -- ThreadSanitizer would call those leaked.  Module mode closes the
+    -- runtime, which joins every one, and keeps that check.
+    local r = script(MAXPROCS_TOGGLE, { env = "GOROUTINE_MAXPROCS=2"
+      .. ' TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}report_thread_leaks=0"' })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("ok\n", r.stdout)
+  end)
+
+  it("shrinking while idle workers spin, then growing, never hangs (module mode)", function()
+    local r = support.module_script(MAXPROCS_TOGGLE, 60)
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("ok\n", r.stdout)
+  end)
+
+  it("growing past the count it started with adds workers (-p 1, then 4)", function()
+    local r = script(MAXPROCS_GROW, { flags = { "-p", "1" } })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("workers added\n", r.stdout)
+  end)
+end)
+
 describe("a single worker thread (-p 1)", function()
   it("keeps running others while goroutines are blocked in a channel receive", function()
     local r = script([[

@@ -109,4 +109,53 @@ function support.module_script(code, seconds)
   return r
 end
 
+-- Whether the suite runs under goroutine-lua (command mode: the main
+-- goroutine has the global `go`) rather than from stock lua5.4 with
+-- require "goroutine" (module mode, which sets no global).
+support.command_mode = rawget(_G, "go") ~= nil
+
+-- Run 'code' as a program of its own, the way the suite itself runs: under
+-- goroutine-lua in command mode, from stock lua5.4 in module mode (so the
+-- code gets the module with require "goroutine").  Killed after 'seconds'
+-- (default 120).  Returns what support.sh returns.
+function support.program(code, seconds)
+  seconds = seconds or 120
+  if support.command_mode then
+    return support.script(code, { env = "timeout " .. seconds })
+  end
+  return support.module_script(code, seconds)
+end
+
+-- Everything in ch now, received without blocking, as a list.  Goroutines
+-- cannot use busted's assert: they send what went wrong on a channel, and
+-- the spec asserts that what it drains from it is empty.
+function support.drain(ch)
+  local t = {}
+  while true do
+    local v, ok = ch:tryrecv()
+    if not ok then return t end
+    t[#t + 1] = v
+  end
+end
+
+-- For X ~ Binomial(n, 1/2) (n fair coin flips), the least margin k such
+-- that P(|X - n/2| >= k) < alpha, from the exact distribution: a test that
+-- fails when |X - n/2| >= k fails a fair coin with probability < alpha.
+-- By symmetry P(|X - n/2| >= n/2 - j) = 2 P(X <= j); j is the greatest
+-- count whose doubled lower tail is still below alpha.
+function support.binomial_margin(n, alpha)
+  local logpmf, cdf = -n * math.log(2), {}
+  local sum = 0
+  for j = 0, n // 2 do
+    sum = sum + math.exp(logpmf)
+    cdf[j] = sum
+    logpmf = logpmf + math.log(n - j) - math.log(j + 1)
+  end
+  local best = -1
+  for j = 0, n // 2 do
+    if 2 * cdf[j] < alpha then best = j else break end
+  end
+  return n / 2 - best
+end
+
 return support

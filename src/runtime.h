@@ -172,6 +172,8 @@ struct gr_p {
   gr_m *m;                /* the worker holding this P, or NULL */
   uint32_t schedtick;     /* Gs run, to poll the global queue fairly */
   atomic_int retired;     /* id >= nprocs after maxprocs shrank */
+  int off;                /* retired and put down, or new: held by no M and
+                             on no list (under rt->sched) */
 };
 
 struct gr_m {

@@ -5,9 +5,13 @@
 ** Invariants:
 ** - A G is in at most one run queue (a P's runnext, a P's local queue, or
 **   the global queue), and only while its status is RUNNABLE.
-** - A P is held by exactly one M, or is in rt->pidle (idle), or is retired
-**   (id >= nprocs).  Only the M holding a P pops from its local queue
-**   without stealing; any M may steal under the P's lock.
+** - A P is held by exactly one M, or is in rt->pidle (idle), or is off
+**   (p->off: held by none and on no list).  A P is off only while retired
+**   (id >= nprocs) or before it is first used; rt->pidle never holds a
+**   retired P.  A P retired while held (by an M, or on its way to one) is
+**   put down as off by its holder, so growing maxprocs again puts exactly
+**   the off Ps on rt->pidle.  Only the M holding a P pops from its local
+**   queue without stealing; any M may steal under the P's lock.
 ** - A G's coroutine is resumed only by the M that took it from a run queue.
 **   A G that parks by yielding has its object lock released (unlockf) only
 **   after lua_resume has returned, so no waker can ready it while its Lua
@@ -277,6 +281,9 @@ static void found_work(gr_m *m) {
 static void pidle_put(gr_runtime *rt, gr_p *p) {
   p->m = NULL;
   atomic_store(&p->status, GR_P_IDLE);
+  /* Retired while it was held (maxprocs shrank meanwhile): it goes off,
+  ** not on the list, where a later grow would queue it a second time. */
+  if ((p->off = atomic_load(&p->retired) != 0)) return;
   p->link = rt->pidle;
   rt->pidle = p;
   atomic_fetch_add(&rt->npidle, 1);
@@ -291,6 +298,7 @@ static void retire_p(gr_runtime *rt, gr_p *p) {
   while ((g = localq_pop(p)) != NULL) globq_push(rt, g);
   gr_lock_release(&p->lock);
   p->m = NULL;
+  p->off = 1;
 }
 
 static int any_local_work(gr_runtime *rt) {
@@ -468,6 +476,7 @@ static gr_p *p_new(int id) {
   gr_p *p = (gr_p *)gr_calloc(1, sizeof *p);
   if (p == NULL) return NULL;
   p->id = id;
+  p->off = 1;            /* until pidle_put */
   gr_lock_init(&p->lock);
   return p;
 }
@@ -502,17 +511,24 @@ int gr_setprocs(gr_runtime *rt, int n) {
         return -1;
       }
     }
+    /* A P that is off (put down while retired, or new) goes idle; one
+    ** still held, or on its way to an M, just stays with its holder. */
     for (int i = old; i < n; i++) {
       gr_p *p = rt->allp[i];
-      if (p->retired && p->m == NULL) { p->retired = 0; pidle_put(rt, p); }
-      else p->retired = 0;
+      p->retired = 0;
+      if (p->off) pidle_put(rt, p);
     }
   } else {
     for (int i = n; i < old; i++) rt->allp[i]->retired = 1;
     gr_p **pp = &rt->pidle;           /* idle retired Ps leave the list */
     while (*pp) {
-      if ((*pp)->retired) { *pp = (*pp)->link; atomic_fetch_sub(&rt->npidle, 1); }
-      else pp = &(*pp)->link;
+      if ((*pp)->retired) {
+        (*pp)->off = 1;
+        *pp = (*pp)->link;
+        atomic_fetch_sub(&rt->npidle, 1);
+      } else {
+        pp = &(*pp)->link;
+      }
     }
   }
   atomic_store(&rt->nprocs, n);
