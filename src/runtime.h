@@ -120,7 +120,8 @@ struct gr_g {
 
 /* ---------------------------------------------------- processors, workers */
 
-/* A P's state: who may touch its scheduling fields. */
+/* A P's state: who may touch its scheduling fields.  While RUNNING the
+** status word also names the M (gr_p_running): see sched.c. */
 enum gr_pstatus {
   GR_P_IDLE,      /* in rt->pidle */
   GR_P_SCHED,     /* held by an M in the scheduler */
@@ -129,7 +130,7 @@ enum gr_pstatus {
 
 struct gr_p {
   int id;
-  atomic_int status;      /* enum gr_pstatus */
+  atomic_uint status;     /* enum gr_pstatus; RUNNING: | its M (gr_p_running) */
   gr_lock lock;           /* guards the run queue and runnext */
   gr_g *runnext;          /* readied by the running G: runs next */
   gr_g *qhead, *qtail;    /* local run queue */

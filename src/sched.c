@@ -14,6 +14,13 @@
 **   stack is live.
 ** - No Lua code and no __gc runs while a scheduler lock (rt->sched, a P's
 **   lock) is held: those locks guard queues only.
+** - A P running a G has the status GR_P_RUNNING tagged with that M's index
+**   (p_running).  Two Ms race to end that state: sysmon taking the P from
+**   an M stuck in a C call, and the M itself when its G stops.  Each does a
+**   compare-and-swap from p_running(m); the tag keeps the M from winning
+**   once sysmon has given the P to another M that is running a G on it
+**   (with a bare RUNNING the old M took the P back from under the new one,
+**   and both went on scheduling on it).
 ** - Lost wake-ups are prevented Dekker-style: a waker publishes work and
 **   then reads npidle/nmspinning; an M going idle publishes npidle (and
 **   drops nmspinning) and then re-reads every queue.  Both sides fence.
@@ -36,6 +43,11 @@ gr_m *gr_curm(void) { return tls_m; }
 #define GLOBAL_POLL_TICKS 61
 
 static void startm(gr_runtime *rt, gr_p *p, int spinning);
+
+/* The status of a P that m is running a G on (Ms get distinct indexes). */
+static inline unsigned p_running(const gr_m *m) {
+  return GR_P_RUNNING | (unsigned)m->index << 2;
+}
 
 /* A full barrier (an RMW on a private word: ThreadSanitizer models that,
 ** not atomic_thread_fence). */
@@ -407,11 +419,11 @@ static void *m_main(void *arg) {
   while ((g = findrunnable(m)) != NULL) {
     found_work(m);
     atomic_store(&m->preempt, 0);
-    atomic_store(&m->p->status, GR_P_RUNNING);
+    atomic_store(&m->p->status, p_running(m));
     gr_g_execute(m, g);
     /* Back in the scheduler: the P is ours again, unless sysmon handed
     ** it to another M while the G sat in a long C call. */
-    int running = GR_P_RUNNING;
+    unsigned running = p_running(m);
     if (m->p && !atomic_compare_exchange_strong(&m->p->status, &running, GR_P_SCHED))
       m->p = NULL;
   }
@@ -592,7 +604,7 @@ gr_p *gr_sched_takep(gr_runtime *rt, gr_m *m) {
   if (rt->nm >= atomic_load(&rt->nprocs) + GR_MAX_SPARE_M) return NULL;
   for (int i = 0; i < GR_MAXPROCS && rt->allp[i]; i++) {
     gr_p *p = rt->allp[i];
-    int running = GR_P_RUNNING;
+    unsigned running = p_running(m);
     if (p->m == m && atomic_compare_exchange_strong(&p->status, &running, GR_P_SCHED)) {
       p->m = NULL;
       return p;
@@ -610,7 +622,7 @@ static void handoffp(gr_m *m) {
   gr_p *p = m->p;
   m->p = NULL;
   stop_spinning(m);
-  int running = GR_P_RUNNING;
+  unsigned running = p_running(m);
   if (atomic_compare_exchange_strong(&p->status, &running, GR_P_SCHED))
     gr_sched_handoff(m->rt, p);   /* else sysmon has handed it off already */
 }
@@ -653,7 +665,7 @@ static void acquirep(gr_m *m) {
   if (p) {
     rt->pidle = p->link;
     atomic_fetch_sub(&rt->npidle, 1);
-    atomic_store(&p->status, GR_P_RUNNING);   /* its G goes on running */
+    atomic_store(&p->status, p_running(m));   /* its G goes on running */
     p->m = m;
   }
   m->p = p;
