@@ -564,8 +564,12 @@ void gr_sched_stop(gr_runtime *rt) {
   gr_lock_release(&rt->sched);
 }
 
-/* sysmon: join the spare Ms that retired (their structs stay on allm,
-** freed with the runtime). */
+/* sysmon: join the spare Ms that retired and free them, so that allm
+** holds the Ms that exist, not every M ever started (a program that keeps
+** blocking in C calls starts spare Ms all its life).  Nothing outside
+** rt->sched keeps a pointer to another M: gr_sched_stop joins only Ms
+** that no one else joins (m->joining), and a retired M is on no list but
+** allm. */
 void gr_sched_reap(gr_runtime *rt) {
   gr_m *done[8];
   int n = 0;
@@ -577,7 +581,20 @@ void gr_sched_reap(gr_runtime *rt) {
     }
   }
   gr_lock_release(&rt->sched);
+  if (n == 0) return;
   for (int i = 0; i < n; i++) gr_thread_join(done[i]->thread);
+  gr_lock_acquire(&rt->sched);
+  for (gr_m **link = &rt->allm; *link; ) {
+    gr_m *m = *link;
+    int i = 0;
+    while (i < n && done[i] != m) i++;
+    if (i < n) *link = m->allnext; else link = &m->allnext;
+  }
+  gr_lock_release(&rt->sched);
+  for (int i = 0; i < n; i++) {
+    gr_cond_destroy(&done[i]->park);
+    free(done[i]);
+  }
 }
 
 /* After gr_sched_stop and the monitor's end: free Ms and Ps. */
