@@ -28,6 +28,7 @@
 ** Lock order: an object's lock (channel, mutex...) -> rt->sched -> a P's lock
 ** (never two P locks at once).  g->tplock is a leaf.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
@@ -460,6 +461,15 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
     free(m);
     return;
   }
+  /* Go's checkmcount: one thread past the limit is fatal, never a wait
+  ** (the threads that hold the others may be waiting for this one). */
+  if (rt->nm + GR_SYSTEM_THREADS >= rt->cfg.maxthreads) {
+    char line[64];
+    snprintf(line, sizeof line, "runtime: program exceeds %d-thread limit",
+             rt->cfg.maxthreads);
+    gr_lock_release(&rt->sched);
+    gr_fatal(rt, line, "fatal error: thread exhaustion");
+  }
   p->m = m;
   atomic_store(&p->status, GR_P_SCHED);
   m->allnext = rt->allm;
@@ -618,7 +628,6 @@ void gr_sched_free(gr_runtime *rt) {
 }
 
 gr_p *gr_sched_takep(gr_runtime *rt, gr_m *m) {
-  if (rt->nm >= atomic_load(&rt->nprocs) + GR_MAX_SPARE_M) return NULL;
   for (int i = 0; i < GR_MAXPROCS && rt->allp[i]; i++) {
     gr_p *p = rt->allp[i];
     unsigned running = p_running(m);

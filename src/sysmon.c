@@ -53,11 +53,7 @@ static void on_sigquit(int sig) {
 
 /* Stop starting goroutines, print them all, end the program with status 2. */
 static void dump_and_exit(gr_runtime *rt, const char *headline) {
-  atomic_store(&rt->frozen, 1);
-  fflush(stdout);
-  fprintf(stderr, "%s\n\n", headline);
-  gr_dump_goroutines(rt, stderr);
-  _exit(2);
+  gr_fatal(rt, NULL, headline);
 }
 
 static void check_deadlock(gr_runtime *rt, gr_sysmon *s) {
