@@ -318,7 +318,7 @@ void gr_preempt_arm(lua_State *co);       /* a new G's body coroutine */
 
 /* Goroutine dumps (dump.c): deadlock reports and SIGQUIT. */
 void gr_dump_goroutines(gr_runtime *rt, FILE *out);
-/* A fatal error: stop starting goroutines; print preface (a line, or
+/* A fatal error: stop starting goroutines; print preface (lines, or
 ** NULL), headline, a blank line and every goroutine on stderr; end the
 ** process with status 2.  Any thread; no scheduler lock held. */
 _Noreturn void gr_fatal(gr_runtime *rt, const char *preface, const char *headline);

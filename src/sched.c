@@ -482,7 +482,18 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   ** still 0 when a runtime closed as a worker started another: TSan's
   ** CHECK failed in pthread_join, in shutdown_test's
   ** close_before_anything_ran).  m_main waits for the lock if it needs it. */
-  if (gr_thread_start(&m->thread, m_main, m) != 0) abort();
+  int err = gr_thread_start(&m->thread, m_main, m);
+  if (err != 0) {                   /* as Go's newosproc: fatal, said so */
+    char lines[192];
+    rt->allm = m->allnext;          /* no thread to signal or join */
+    rt->nm--;
+    snprintf(lines, sizeof lines,
+             "runtime: failed to create new OS thread (have %d already; errno=%d)%s",
+             rt->nm + GR_SYSTEM_THREADS, err,
+             err == EAGAIN ? "\nruntime: may need to increase max user processes (ulimit -u)" : "");
+    gr_lock_release(&rt->sched);
+    gr_fatal(rt, lines, "fatal error: newosproc");
+  }
   gr_lock_release(&rt->sched);
 }
 
