@@ -1,16 +1,19 @@
 /*
 ** dump.c — goroutine dumps: what every goroutine is doing and where, for
-** the deadlock report and for SIGQUIT, in the manner of Go's traceback.
+** the fatal errors (deadlock, thread exhaustion) and for SIGQUIT, in the
+** manner of Go's traceback.
 **
-** A dump reads other goroutines' stacks from the monitor thread, so it is
-** taken only of goroutines that cannot run meanwhile: parked ones (all of
-** them, when deadlocked) and runnable ones while the scheduler is frozen.
+** A dump reads other goroutines' stacks from the monitor thread (or, for
+** thread exhaustion, the thread that wanted one more), so it is taken
+** only of goroutines that cannot run meanwhile: parked ones (all of them,
+** when deadlocked) and runnable ones while the scheduler is frozen.
 ** The acquire load of a G's status pairs with the release store made when
 ** it parked, so its stack as it left it is visible here.  Under chaos
 ** scheduling the dump ends with the seed, which replays the schedule.
 */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include "runtime.h"
 
@@ -84,4 +87,16 @@ void gr_dump_goroutines(gr_runtime *rt, FILE *out) {
   if (rt->cfg.chaos_seed)        /* what reproduces this schedule */
     fprintf(out, "goroutine-lua: chaos seed %u\n", rt->cfg.chaos_seed);
   fflush(out);
+}
+
+/* Go's throw: the first fatal error freezes the scheduler and reports;
+** a second one (another thread, the same moment) waits for the exit. */
+void gr_fatal(gr_runtime *rt, const char *preface, const char *headline) {
+  if (atomic_exchange(&rt->frozen, 1))
+    for (;;) pause();
+  fflush(stdout);
+  if (preface) fprintf(stderr, "%s\n", preface);
+  fprintf(stderr, "%s\n\n", headline);
+  gr_dump_goroutines(rt, stderr);
+  _exit(2);
 }

@@ -53,11 +53,20 @@ typedef struct gr_config {
   ** from 0 to 4294967295; anything else is ignored), else off.  The seed
   ** in effect is printed with goroutine dumps and uncaught errors. */
   unsigned chaos_seed;
+  /* The OS threads the runtime may own at once (Go's debug.SetMaxThreads):
+  ** its workers, the spare workers it starts while goroutines sit in
+  ** blocking C calls, the monitor and the timer thread; not the host's
+  ** own threads.  Starting one past it is fatal: "runtime: program
+  ** exceeds N-thread limit", "fatal error: thread exhaustion", the
+  ** goroutine dump on stderr and exit status 2, as Go does.  0 (or less):
+  ** GOROUTINE_MAXTHREADS, else 10000. */
+  int maxthreads;
 } gr_config;
 
 /* A runtime of its own, with no host state.  cfg may be NULL (it is
 ** copied).  Returns NULL if memory cannot be had, or if the config leaves
-** the limit to GOROUTINE_MEMLIMIT and that is malformed.  Goroutine ids start at
+** a limit to GOROUTINE_MEMLIMIT or GOROUTINE_MAXTHREADS and that is
+** malformed.  Goroutine ids start at
 ** 2; such a runtime never reports a deadlock (its host can always start
 ** another goroutine or close it). */
 GR_API gr_runtime *gr_open(const gr_config *cfg);
@@ -78,8 +87,8 @@ GR_API void gr_close(gr_runtime *rt);
 ** (no global is set).  L keeps running on the host's thread; when it blocks
 ** on a channel or a lock, that thread waits.  Closing L stops every
 ** goroutine and joins every thread.  cfg may be NULL.  Once per state; on
-** failure (no memory, a malformed GOROUTINE_MEMLIMIT) raises a Lua error
-** in L.
+** failure (no memory, a malformed GOROUTINE_MEMLIMIT or
+** GOROUTINE_MAXTHREADS) raises a Lua error in L.
 */
 GR_API gr_runtime *gr_attach(lua_State *L, const gr_config *cfg);
 

@@ -7,6 +7,7 @@
 ** closing the state stops every goroutine, joins every thread and closes
 ** every goroutine's state.
 */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +54,33 @@ static int memlimit_from_env(size_t *limit) {
   return 1;
 }
 
+/* GOROUTINE_MAXTHREADS: a positive decimal integer (at most INT_MAX).
+** Sets *n (GR_MAXTHREADS_DEFAULT if unset or empty); returns 0 if the value
+** is malformed, 0 or too large. */
+static int maxthreads_from_env(int *n) {
+  const char *p = getenv("GOROUTINE_MAXTHREADS");
+  long v = 0;
+  *n = GR_MAXTHREADS_DEFAULT;
+  if (p == NULL || *p == '\0') return 1;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    v = v * 10 + (*p - '0');
+    if (v > INT_MAX) return 0;
+  }
+  if (*p != '\0' || v == 0) return 0;
+  *n = (int)v;
+  return 1;
+}
+
 /* *out: cfg (NULL: every field 0), its memlimit from GOROUTINE_MEMLIMIT if
-** 0 there.  Returns 0 if that variable is malformed. */
-static int config_resolve(const gr_config *cfg, gr_config *out) {
+** 0 there, its maxthreads from GOROUTINE_MAXTHREADS if 0 or less.
+** Returns NULL, or the name of the variable that is malformed. */
+static const char *config_resolve(const gr_config *cfg, gr_config *out) {
   if (cfg) *out = *cfg; else memset(out, 0, sizeof *out);
-  return out->memlimit != 0 || memlimit_from_env(&out->memlimit);
+  if (out->memlimit == 0 && !memlimit_from_env(&out->memlimit))
+    return "GOROUTINE_MEMLIMIT";
+  if (out->maxthreads <= 0 && !maxthreads_from_env(&out->maxthreads))
+    return "GOROUTINE_MAXTHREADS";
+  return NULL;
 }
 
 /* *copy: a copy of the string lib.field of L, or NULL if there is none.
@@ -174,7 +197,7 @@ nomem:
 
 gr_runtime *gr_open(const gr_config *cfg) {
   gr_config c;
-  return config_resolve(cfg, &c) ? runtime_new(&c, NULL) : NULL;
+  return config_resolve(cfg, &c) == NULL ? runtime_new(&c, NULL) : NULL;
 }
 
 void gr_close(gr_runtime *rt) {
@@ -185,10 +208,12 @@ void gr_close(gr_runtime *rt) {
 ** (no memory) cannot lose it: the anchor's __gc closes it. */
 gr_runtime *gr_attach(lua_State *L, const gr_config *cfg) {
   gr_config c;
-  if (!config_resolve(cfg, &c))
-    luaL_error(L, "GOROUTINE_MEMLIMIT: invalid value '%s' (want a number of "
-                  "bytes, optionally with a k, M or G suffix)",
-               getenv("GOROUTINE_MEMLIMIT"));
+  const char *bad = config_resolve(cfg, &c);
+  if (bad != NULL)
+    luaL_error(L, "%s: invalid value '%s' (want %s)", bad, getenv(bad),
+               strcmp(bad, "GOROUTINE_MEMLIMIT") == 0
+                 ? "a number of bytes, optionally with a k, M or G suffix"
+                 : "a positive integer: the most OS threads the runtime may own");
   gr_runtime **box = (gr_runtime **)lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;
   lua_newtable(L);

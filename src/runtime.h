@@ -154,7 +154,8 @@ struct gr_g {
 
 /* ---------------------------------------------------- processors, workers */
 
-/* A P's state: who may touch its scheduling fields. */
+/* A P's state: who may touch its scheduling fields.  While RUNNING the
+** status word also names the M (gr_p_running): see sched.c. */
 enum gr_pstatus {
   GR_P_IDLE,      /* in rt->pidle */
   GR_P_SCHED,     /* held by an M in the scheduler */
@@ -163,7 +164,7 @@ enum gr_pstatus {
 
 struct gr_p {
   int id;
-  atomic_int status;      /* enum gr_pstatus */
+  atomic_uint status;     /* enum gr_pstatus; RUNNING: | its M (gr_p_running) */
   gr_lock lock;           /* guards the run queue and runnext */
   gr_g *runnext;          /* readied by the running G: runs next */
   gr_g *qhead, *qtail;    /* local run queue */
@@ -199,7 +200,10 @@ struct gr_m {
 };
 
 #define GR_MAXPROCS 256
-#define GR_MAX_SPARE_M 64   /* Ms beyond nprocs, for goroutines blocked in C */
+/* The OS threads a runtime may own (gr_config.maxthreads), by default as
+** Go's; sysmon.c's monitor and timer.c's thread count with the Ms. */
+#define GR_MAXTHREADS_DEFAULT 10000
+#define GR_SYSTEM_THREADS 2
 
 struct gr_runtime {
   gr_lock sched;          /* global queue, idle lists, allm, P changes */
@@ -232,7 +236,8 @@ struct gr_runtime {
 
   char *path, *cpath;     /* package.path/cpath given to new goroutines */
   gr_config cfg;          /* memlimit, on_error, on_state, chaos_seed (the
-                          ** one in effect: 0 when chaos is off) */
+                          ** one in effect: 0 when chaos is off),
+                          ** maxthreads (in effect: > 0) */
   atomic_long nhostrefs;  /* channel references held by the host */
   /* A host may drop its channels after gr_close: the runtime record stays
   ** until then.  gr_close and each host channel reference pin it; the last
@@ -375,6 +380,10 @@ void gr_preempt_arm(lua_State *co);       /* a new G's body coroutine */
 
 /* Goroutine dumps (dump.c): deadlock reports and SIGQUIT. */
 void gr_dump_goroutines(gr_runtime *rt, FILE *out);
+/* A fatal error: stop starting goroutines; print preface (lines, or
+** NULL), headline, a blank line and every goroutine on stderr; end the
+** process with status 2.  Any thread; no scheduler lock held. */
+_Noreturn void gr_fatal(gr_runtime *rt, const char *preface, const char *headline);
 
 /* Timers (timer.c). */
 size_t gr_timers_pending(gr_runtime *rt);

@@ -18,6 +18,13 @@
 **   stack is live.
 ** - No Lua code and no __gc runs while a scheduler lock (rt->sched, a P's
 **   lock) is held: those locks guard queues only.
+** - A P running a G has the status GR_P_RUNNING tagged with that M's index
+**   (p_running).  Two Ms race to end that state: sysmon taking the P from
+**   an M stuck in a C call, and the M itself when its G stops.  Each does a
+**   compare-and-swap from p_running(m); the tag keeps the M from winning
+**   once sysmon has given the P to another M that is running a G on it
+**   (with a bare RUNNING the old M took the P back from under the new one,
+**   and both went on scheduling on it).
 ** - Lost wake-ups are prevented Dekker-style: a waker publishes work and
 **   then reads npidle/nmspinning; an M going idle publishes npidle (and
 **   drops nmspinning) and then re-reads every queue.  Both sides fence.
@@ -25,6 +32,7 @@
 ** Lock order: an object's lock (channel, mutex...) -> rt->sched -> a P's lock
 ** (never two P locks at once).  g->tplock is a leaf.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
@@ -40,6 +48,11 @@ gr_m *gr_curm(void) { return tls_m; }
 #define GLOBAL_POLL_TICKS 61
 
 static void startm(gr_runtime *rt, gr_p *p, int spinning);
+
+/* The status of a P that m is running a G on (Ms get distinct indexes). */
+static inline unsigned p_running(const gr_m *m) {
+  return GR_P_RUNNING | (unsigned)m->index << 2;
+}
 
 /* A full barrier (an RMW on a private word: ThreadSanitizer models that,
 ** not atomic_thread_fence). */
@@ -415,11 +428,11 @@ static void *m_main(void *arg) {
   while ((g = findrunnable(m)) != NULL) {
     found_work(m);
     atomic_store(&m->preempt, 0);
-    atomic_store(&m->p->status, GR_P_RUNNING);
+    atomic_store(&m->p->status, p_running(m));
     gr_g_execute(m, g);
     /* Back in the scheduler: the P is ours again, unless sysmon handed
     ** it to another M while the G sat in a long C call. */
-    int running = GR_P_RUNNING;
+    unsigned running = p_running(m);
     if (m->p && !atomic_compare_exchange_strong(&m->p->status, &running, GR_P_SCHED))
       m->p = NULL;
   }
@@ -456,6 +469,15 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
     free(m);
     return;
   }
+  /* Go's checkmcount: one thread past the limit is fatal, never a wait
+  ** (the threads that hold the others may be waiting for this one). */
+  if (rt->nm + GR_SYSTEM_THREADS >= rt->cfg.maxthreads) {
+    char line[64];
+    snprintf(line, sizeof line, "runtime: program exceeds %d-thread limit",
+             rt->cfg.maxthreads);
+    gr_lock_release(&rt->sched);
+    gr_fatal(rt, line, "fatal error: thread exhaustion");
+  }
   p->m = m;
   atomic_store(&p->status, GR_P_SCHED);
   m->allnext = rt->allm;
@@ -468,7 +490,18 @@ static void startm(gr_runtime *rt, gr_p *p, int spinning) {
   ** still 0 when a runtime closed as a worker started another: TSan's
   ** CHECK failed in pthread_join, in shutdown_test's
   ** close_before_anything_ran).  m_main waits for the lock if it needs it. */
-  if (gr_thread_start(&m->thread, m_main, m) != 0) abort();
+  int err = gr_thread_start(&m->thread, m_main, m);
+  if (err != 0) {                   /* as Go's newosproc: fatal, said so */
+    char lines[192];
+    rt->allm = m->allnext;          /* no thread to signal or join */
+    rt->nm--;
+    snprintf(lines, sizeof lines,
+             "runtime: failed to create new OS thread (have %d already; errno=%d)%s",
+             rt->nm + GR_SYSTEM_THREADS, err,
+             err == EAGAIN ? "\nruntime: may need to increase max user processes (ulimit -u)" : "");
+    gr_lock_release(&rt->sched);
+    gr_fatal(rt, lines, "fatal error: newosproc");
+  }
   gr_lock_release(&rt->sched);
 }
 
@@ -568,8 +601,12 @@ void gr_sched_stop(gr_runtime *rt) {
   gr_lock_release(&rt->sched);
 }
 
-/* sysmon: join the spare Ms that retired (their structs stay on allm,
-** freed with the runtime). */
+/* sysmon: join the spare Ms that retired and free them, so that allm
+** holds the Ms that exist, not every M ever started (a program that keeps
+** blocking in C calls starts spare Ms all its life).  Nothing outside
+** rt->sched keeps a pointer to another M: gr_sched_stop joins only Ms
+** that no one else joins (m->joining), and a retired M is on no list but
+** allm. */
 void gr_sched_reap(gr_runtime *rt) {
   gr_m *done[8];
   int n = 0;
@@ -581,7 +618,20 @@ void gr_sched_reap(gr_runtime *rt) {
     }
   }
   gr_lock_release(&rt->sched);
+  if (n == 0) return;
   for (int i = 0; i < n; i++) gr_thread_join(done[i]->thread);
+  gr_lock_acquire(&rt->sched);
+  for (gr_m **link = &rt->allm; *link; ) {
+    gr_m *m = *link;
+    int i = 0;
+    while (i < n && done[i] != m) i++;
+    if (i < n) *link = m->allnext; else link = &m->allnext;
+  }
+  gr_lock_release(&rt->sched);
+  for (int i = 0; i < n; i++) {
+    gr_cond_destroy(&done[i]->park);
+    free(done[i]);
+  }
 }
 
 /* After gr_sched_stop and the monitor's end: free Ms and Ps. */
@@ -605,10 +655,9 @@ void gr_sched_free(gr_runtime *rt) {
 }
 
 gr_p *gr_sched_takep(gr_runtime *rt, gr_m *m) {
-  if (rt->nm >= atomic_load(&rt->nprocs) + GR_MAX_SPARE_M) return NULL;
   for (int i = 0; i < GR_MAXPROCS && rt->allp[i]; i++) {
     gr_p *p = rt->allp[i];
-    int running = GR_P_RUNNING;
+    unsigned running = p_running(m);
     if (p->m == m && atomic_compare_exchange_strong(&p->status, &running, GR_P_SCHED)) {
       p->m = NULL;
       return p;
@@ -626,7 +675,7 @@ static void handoffp(gr_m *m) {
   gr_p *p = m->p;
   m->p = NULL;
   stop_spinning(m);
-  int running = GR_P_RUNNING;
+  unsigned running = p_running(m);
   if (atomic_compare_exchange_strong(&p->status, &running, GR_P_SCHED))
     gr_sched_handoff(m->rt, p);   /* else sysmon has handed it off already */
 }
@@ -669,7 +718,7 @@ static void acquirep(gr_m *m) {
   if (p) {
     rt->pidle = p->link;
     atomic_fetch_sub(&rt->npidle, 1);
-    atomic_store(&p->status, GR_P_RUNNING);   /* its G goes on running */
+    atomic_store(&p->status, p_running(m));   /* its G goes on running */
     p->m = m;
   }
   m->p = p;

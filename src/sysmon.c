@@ -53,11 +53,7 @@ static void on_sigquit(int sig) {
 
 /* Stop starting goroutines, print them all, end the program with status 2. */
 static void dump_and_exit(gr_runtime *rt, const char *headline) {
-  atomic_store(&rt->frozen, 1);
-  fflush(stdout);
-  fprintf(stderr, "%s\n\n", headline);
-  gr_dump_goroutines(rt, stderr);
-  _exit(2);
+  gr_fatal(rt, NULL, headline);
 }
 
 /* The main goroutine's line deadlocked in the REPL (gr_set_interactive):
