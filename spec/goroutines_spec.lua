@@ -474,6 +474,15 @@ describe("a reused goroutine state", function()
       look("gc mode", mode ~= "incremental" and mode or nil)
       ch:send({ tostring(debug.getregistry()), table.concat(found, ", ") })
     ]])
+    -- The pool keeps at most 256 states, and earlier specs may have filled
+    -- it: then the polluted state would be closed, not kept. Goroutines
+    -- that hold a state each, all started and waiting, empty the pool
+    -- first, so the polluted state is the one kept on top of it.
+    local hold, started = goroutine.chan(), goroutine.chan(300)
+    for _ = 1, 300 do
+      goroutine.go(function(hold, started) started:send(true); hold:recv() end, hold, started)
+    end
+    for _ = 1, 300 do started:recv() end
     goroutine.go(polluter, ch, finalized)
     local first = ch:recv()
     assert.equal("finalized", finalized:recv())   -- its state was reset or closed
@@ -485,6 +494,7 @@ describe("a reused goroutine state", function()
       assert.equal("", found)
       reused = reused or registry == first
     end
+    hold:close()
     assert.is_true(reused, "no later goroutine got the polluted state: reuse is not tested")
   end)
 end)
