@@ -102,7 +102,7 @@ void *gr_state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     g->mem -= old;
     return NULL;
   }
-  if (nsize > old) {
+  if (nsize > old && !g->closing) {
     size_t limit = g->rt->cfg.memlimit;
     if (limit && !g->unlimited && g->mem + (nsize - old) > limit) return NULL;
     if (gr_fault_hit()) return NULL;
@@ -217,7 +217,11 @@ static void g_finish(gr_g *g, const char *err, int reuse) {
   char *copy = err ? gr_strdup(err) : NULL;
   atomic_store(&g->status, GR_G_DEAD);
   g_unlink(g->rt, g);
-  /* Both may run __gc: no runtime lock is held here. */
+  /* Both may run __gc: no runtime lock is held here.  Neither may fail
+  ** for memory (the limit, or an injected fault): a finalizer that Lua
+  ** cannot call for want of memory is dropped, and a handle's reference
+  ** with it. */
+  g->closing = 1;
   if (g->L && !(reuse && gr_pool_put(g))) lua_close(g->L);
   gr_g_free(g);
   if (done) {

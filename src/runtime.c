@@ -121,7 +121,11 @@ static void runtime_close(gr_runtime *rt) {
   for (g = rt->allg; g; g = g->allnext)
     if (g != rt->main && atomic_load(&g->status) == GR_G_WAITING) gr_leave_waitqs(g, 0);
   for (g = rt->allg; g; g = g->allnext) {
-    if (g != rt->main && g->L) { lua_close(g->L); g->L = NULL; }
+    if (g != rt->main && g->L) {
+      g->closing = 1;                   /* its finalizers must run (g.c) */
+      lua_close(g->L);
+      g->L = NULL;
+    }
   }
   while ((g = rt->allg) != NULL) {
     rt->allg = g->allnext;

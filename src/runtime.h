@@ -118,6 +118,8 @@ struct gr_g {
   size_t mem;             /* bytes its state has allocated */
   struct gr_arena *arena; /* where its state's blocks come from (arena.c) */
   int unlimited;          /* failing: its report is made past the limit */
+  int closing;            /* its state is being reset or closed: no
+                          ** allocation fails (its finalizers must run) */
   struct gr_done *done;   /* a host waits for this G's end, or NULL */
   int nargs;              /* arguments for the first resume (gr_pcall) */
   int started;            /* body has been resumed once */
